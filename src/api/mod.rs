@@ -1,0 +1,126 @@
+//! The HTTP API: lifecycle endpoints (`/-/healthy`, `/-/ready`, `/-/reload`),
+//! the daemon's `/metrics`, the Prometheus HTTP API v1 and push ingest.
+//!
+//! `router(state)` builds the whole API as a value, so tests drive it with
+//! `oneshot` and no socket. Handlers only translate HTTP to calls on the store
+//! and the daemon; they hold no state of their own.
+
+mod error;
+pub mod prometheus;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use prometheus_client::registry::Registry;
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::{ApiError, ErrorType};
+
+use crate::storage::Storage;
+
+/// A request to reload the config, answered with the outcome.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: Storage,
+    /// Set once the store has recovered; `/-/ready` answers 503 until then.
+    pub ready: Arc<AtomicBool>,
+    pub registry: Arc<Registry>,
+    /// Sends reload requests to the daemon's reload loop.
+    pub reload: mpsc::Sender<ReloadRequest>,
+    /// Largest request body accepted, in bytes.
+    pub max_request_body: usize,
+    /// When set, write endpoints require `Authorization: Bearer <token>`.
+    pub write_token: Option<Arc<str>>,
+    /// Counters of the ingest endpoints.
+    pub ingest_metrics: crate::ingest::IngestMetrics,
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.max_request_body;
+    Router::new()
+        .route("/-/healthy", get(healthy).head(healthy))
+        .route("/-/ready", get(ready).head(ready))
+        .route("/-/reload", post(reload).put(reload))
+        .route("/metrics", get(metrics))
+        .merge(prometheus::routes())
+        .merge(crate::ingest::routes())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn healthy() -> &'static str {
+    "bellwether is Healthy.\n"
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "bellwether is Ready.\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: the store is still recovering.\n",
+        )
+            .into_response()
+    }
+}
+
+async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = check_write_token(&state, &headers) {
+        return e.into_response();
+    }
+    let (tx, rx) = oneshot::channel();
+    if state.reload.send(tx).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match rx.await {
+        Ok(Ok(())) => (StatusCode::OK, "config reloaded\n").into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = crate::telemetry::render(&state.registry);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Refuses a write request without the configured bearer token.
+pub fn check_write_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &state.write_token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
+        _ => Err(ApiError::unauthorized(
+            "this endpoint requires `Authorization: Bearer <web.write_token>`",
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,254 @@
+//! Value types of the config that users write in Prometheus's syntax:
+//! durations (`1h30m`), sizes (`512MB`), anchored regexes and secrets.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// A duration written as Prometheus writes it: `[0-9]+(ms|s|m|h|d|w|y)` units
+/// in decreasing order, e.g. `15s`, `1h30m`, `2d`. `0` alone is zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PromDuration(pub Duration);
+
+impl PromDuration {
+    pub const fn from_secs(s: u64) -> PromDuration {
+        PromDuration(Duration::from_secs(s))
+    }
+    pub fn as_duration(&self) -> Duration {
+        self.0
+    }
+    pub fn as_millis(&self) -> i64 {
+        self.0.as_millis() as i64
+    }
+}
+
+/// Parses Prometheus's duration syntax.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return Err("empty duration string".to_string());
+    }
+    // Units in the order Prometheus requires them, with their length in ms.
+    const UNITS: [(&str, u64); 7] = [
+        ("y", 365 * 24 * 3600 * 1000),
+        ("w", 7 * 24 * 3600 * 1000),
+        ("d", 24 * 3600 * 1000),
+        ("h", 3600 * 1000),
+        ("m", 60 * 1000),
+        ("s", 1000),
+        ("ms", 1),
+    ];
+    let bad = || format!("not a valid duration string: {s:?} (expected e.g. 15s, 5m, 1h30m)");
+    let mut rest = s;
+    let mut total: u64 = 0;
+    let mut last_unit = None::<usize>;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        // "ms" must be tried before "m".
+        let unit = if rest.starts_with("ms") {
+            6
+        } else {
+            UNITS
+                .iter()
+                .position(|(u, _)| *u != "ms" && rest.starts_with(u))
+                .ok_or_else(bad)?
+        };
+        if last_unit.is_some_and(|l| l >= unit) {
+            return Err(bad());
+        }
+        last_unit = Some(unit);
+        rest = &rest[UNITS[unit].0.len()..];
+        total = n
+            .checked_mul(UNITS[unit].1)
+            .and_then(|ms| total.checked_add(ms))
+            .ok_or_else(|| format!("duration out of range: {s:?}"))?;
+    }
+    Ok(Duration::from_millis(total))
+}
+
+/// Formats a duration the way Prometheus prints one (`1h30m`, `15s`, `0s`).
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis() as u64;
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    for (unit, len) in [
+        ("y", 365 * 24 * 3600 * 1000u64),
+        ("w", 7 * 24 * 3600 * 1000),
+        ("d", 24 * 3600 * 1000),
+        ("h", 3600 * 1000),
+        ("m", 60 * 1000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if ms >= len {
+            out.push_str(&format!("{}{}", ms / len, unit));
+            ms %= len;
+        }
+    }
+    out
+}
+
+impl fmt::Display for PromDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for PromDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(PromDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A byte size in Prometheus's units syntax: `0`, `512B`, `10KB`, `64MB`, `1GB`, `1TB`
+/// (powers of 1024, as Prometheus's `units.Base2Bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct ByteSize(pub u64);
+
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let digits = s.bytes().take_while(|b| b.is_ascii_digit()).count();
+    let bad = || format!("not a valid size: {s:?} (expected e.g. 512MB, 10GB)");
+    if digits == 0 {
+        return Err(bad());
+    }
+    let n: u64 = s[..digits].parse().map_err(|_| bad())?;
+    let mult: u64 = match &s[digits..] {
+        "" | "B" => 1,
+        "KB" | "KiB" | "K" => 1 << 10,
+        "MB" | "MiB" | "M" => 1 << 20,
+        "GB" | "GiB" | "G" => 1 << 30,
+        "TB" | "TiB" | "T" => 1 << 40,
+        "PB" | "PiB" | "P" => 1 << 50,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size out of range: {s:?}"))
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => parse_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A relabeling regex: anchored at both ends as Prometheus does; default `(.*)`.
+#[derive(Clone)]
+pub struct RelabelRegex {
+    pub source: String,
+    pub regex: regex::Regex,
+}
+
+impl RelabelRegex {
+    pub fn new(source: &str) -> Result<RelabelRegex, regex::Error> {
+        Ok(RelabelRegex {
+            source: source.to_string(),
+            regex: regex::Regex::new(&format!("^(?s:{source})$"))?,
+        })
+    }
+}
+
+impl Default for RelabelRegex {
+    fn default() -> Self {
+        RelabelRegex::new("(.*)").expect("the default regex compiles")
+    }
+}
+
+impl fmt::Debug for RelabelRegex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RelabelRegex({:?})", self.source)
+    }
+}
+
+impl<'de> Deserialize<'de> for RelabelRegex {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RelabelRegex::new(&s).map_err(|e| serde::de::Error::custom(format!("invalid regex: {e}")))
+    }
+}
+
+/// A secret string: never printed by `Debug` or in logs.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_prometheus() {
+        assert_eq!(parse_duration("15s").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+        assert_eq!(
+            parse_duration("1m500ms").unwrap(),
+            Duration::from_millis(60_500)
+        );
+        assert_eq!(
+            parse_duration("2d").unwrap(),
+            Duration::from_secs(2 * 86400)
+        );
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        for bad in ["", "15", "s", "1.5s", "30m1h", "1s1s", "-1s", "1x"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn durations_format_like_prometheus() {
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_secs(15 * 86400)), "2w1d");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn sizes_parse_in_base_two() {
+        assert_eq!(parse_size("10MB").unwrap(), 10 << 20);
+        assert_eq!(parse_size("0").unwrap(), 0);
+        assert!(parse_size("10XB").is_err());
+    }
+
+    #[test]
+    fn relabel_regex_is_anchored() {
+        let r = RelabelRegex::new("a|b").unwrap();
+        assert!(r.regex.is_match("a"));
+        assert!(!r.regex.is_match("ab"));
+    }
+}

@@ -1,0 +1,14 @@
+//! bellwether: one binary per node that collects metrics, stores them, evaluates
+//! rules and routes alerts. See docs/ARCHITECTURE.md for how a sample travels.
+
+pub mod api;
+pub mod collect;
+pub mod config;
+pub mod daemon;
+pub mod ingest;
+pub mod model;
+pub mod storage;
+pub mod telemetry;
+
+/// The version reported by `bellwether version` and `/api/v1/status/buildinfo`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,129 @@
+//! The `bellwether` command line: `run` (the default), `check config`, `version`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use bellwether::daemon::{self, RunOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "bellwether",
+    version,
+    about = "Observability and alerting daemon for one node"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args, Clone, Debug)]
+struct RunArgs {
+    /// Config file (YAML). Without it, the embedded default config is used.
+    #[arg(long, env = "BELLWETHER_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Data directory. Default: $STATE_DIRECTORY (set by systemd) or ./data.
+    #[arg(long, env = "BELLWETHER_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Listen address of the HTTP API, overriding `web.listen_address`.
+    #[arg(long, env = "BELLWETHER_LISTEN", global = true)]
+    listen: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon (the default when no command is given).
+    Run,
+    /// Validate configuration.
+    Check {
+        #[command(subcommand)]
+        what: CheckCommand,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Subcommand)]
+enum CheckCommand {
+    /// Validate a config file; prints every error as file:line:col: key.path: message.
+    Config {
+        /// The config file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Version => {
+            println!("bellwether {}", bellwether::VERSION);
+            ExitCode::SUCCESS
+        }
+        Command::Check {
+            what: CheckCommand::Config { file },
+        } => match bellwether::config::load_file(&file) {
+            Ok(_) => {
+                println!("{}: config is valid", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Run => run(cli.run),
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    init_logging();
+    let data_dir = args
+        .data_dir
+        .or_else(|| {
+            std::env::var_os("STATE_DIRECTORY").map(|d| {
+                // systemd may pass several colon-separated directories; the first is ours.
+                let first = d
+                    .to_string_lossy()
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                PathBuf::from(first)
+            })
+        })
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let options = RunOptions {
+        config_file: args.config,
+        data_dir,
+        listen: args.listen,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bellwether: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(daemon::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bellwether: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BELLWETHER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
