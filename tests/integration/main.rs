@@ -1,0 +1,5 @@
+//! Integration tests: each starts the real `bellwether` binary (and, where the
+//! contract names one, the real reference program) on 127.0.0.1.
+
+mod lifecycle;
+mod util;
