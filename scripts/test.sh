@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md documents it: installs the reference
+# programs the integration tests start (Debian's prometheus and
+# prometheus-node-exporter), then builds and runs every test.
+#
+# Long fuzzing and benchmark runs are separate commands (see README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg_bin in prometheus:/usr/bin/prometheus prometheus-node-exporter:/usr/bin/prometheus-node-exporter; do
+  pkg=${pkg_bin%%:*}; bin=${pkg_bin#*:}
+  [ -x "$bin" ] || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  # --no-install-recommends keeps the install small; the services are not started
+  # (policy-rc.d), the tests start their own instances on 127.0.0.1.
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+cargo build --all-targets --locked
+cargo test --locked -- --test-threads="${BELLWETHER_TEST_THREADS:-4}"
