@@ -169,6 +169,9 @@ fn scalar_text(node: &Node) -> Option<&str> {
 
 fn describe(node: &Node) -> String {
     match &node.kind {
+        Kind::Scalar { text, .. } if text.chars().count() > 60 => {
+            format!("`{}…`", text.chars().take(60).collect::<String>())
+        }
         Kind::Scalar { text, .. } => format!("`{text}`"),
         _ => node.kind_name().to_string(),
     }

@@ -389,19 +389,18 @@ impl fmt::Display for RelabelAction {
 
 impl<'de> Deserialize<'de> for RelabelAction {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let written = String::deserialize(d)?;
-        let lower = written.to_ascii_lowercase();
-        if let Some(action) = RelabelAction::ALL.into_iter().find(|a| a.name() == lower) {
-            return Ok(action);
-        }
-        let names: Vec<&str> = RelabelAction::ALL.iter().map(|a| a.name()).collect();
-        let hint = match super::keys::did_you_mean(&lower, &names) {
-            Some(name) => format!("did you mean `{name}`?"),
-            None => format!("expected one of {}", names.join(", ")),
-        };
-        Err(serde::de::Error::custom(format!(
-            "unknown relabel action `{written}`; {hint}"
-        )))
+        super::values::deserialize_parsed(d, "a relabel action", |written| {
+            let lower = written.to_ascii_lowercase();
+            if let Some(action) = RelabelAction::ALL.into_iter().find(|a| a.name() == lower) {
+                return Ok(action);
+            }
+            let names: Vec<&str> = RelabelAction::ALL.iter().map(|a| a.name()).collect();
+            let hint = match super::keys::did_you_mean(&lower, &names) {
+                Some(name) => format!("did you mean `{name}`?"),
+                None => format!("expected one of {}", names.join(", ")),
+            };
+            Err(format!("unknown relabel action `{written}`; {hint}"))
+        })
     }
 }
 

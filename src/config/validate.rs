@@ -7,7 +7,7 @@
 //! Each finding is located through the node tree (see [`Locator`]); a key the
 //! user left out (so a default applies) is reported at its parent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -109,9 +109,21 @@ struct Checker<'a> {
     at: Locator<'a>,
     base_dir: Option<&'a Path>,
     findings: &'a mut Vec<Finding>,
+    /// Paths whose values failed to parse (and now hold defaults).
+    failed: HashSet<String>,
 }
 
 impl Checker<'_> {
+    /// Whether a value at or under `path` failed to parse: rules that combine
+    /// its fields would then judge defaults the user never wrote.
+    fn failed_under(&self, path: &KeyPath) -> bool {
+        let (prefix, _) = self.at.locate(path, false);
+        self.failed.iter().any(|p| {
+            p.strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
+    }
+
     fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
         self.report(path, false, message.into());
     }
@@ -166,10 +178,12 @@ pub(crate) fn validate(
     base_dir: Option<&Path>,
     findings: &mut Vec<Finding>,
 ) {
+    let failed = findings.iter().map(|f| f.path.clone()).collect();
     let mut cx = Checker {
         at: Locator { root },
         base_dir,
         findings,
+        failed,
     };
     let top = KeyPath::default();
 
@@ -335,7 +349,7 @@ fn check_scrape_config(
     let interval = scrape.interval(global);
     scrape.scrape_interval = Some(PromDuration(interval));
     if let Some(timeout) = scrape.scrape_timeout.filter(|t| !t.0.is_zero()) {
-        if timeout.0 > interval {
+        if timeout.0 > interval && !cx.failed_under(&path.key("scrape_interval")) {
             cx.error(&path.key("scrape_timeout"), timeout_message(timeout.0, interval));
         }
     }
@@ -590,7 +604,10 @@ pub fn check_target_address(target: &str) -> Result<(), String> {
 
 fn check_relabel_configs(cx: &mut Checker<'_>, path: &KeyPath, configs: &[RelabelConfig]) {
     for (i, rc) in configs.iter().enumerate() {
-        check_relabel_config(cx, &path.index(i), rc);
+        let at = path.index(i);
+        if !cx.failed_under(&at) {
+            check_relabel_config(cx, &at, rc);
+        }
     }
 }
 

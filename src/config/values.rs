@@ -104,12 +104,38 @@ impl fmt::Display for PromDuration {
     }
 }
 
+/// Deserializes a string through `parse`. The parse runs inside the
+/// deserializer's call (in a visitor), so a format that tracks positions can
+/// attribute a parse error to the value rather than to its parent.
+pub(crate) fn deserialize_parsed<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct ParseVisitor<F> {
+        expecting: &'static str,
+        parse: F,
+    }
+    impl<T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'_> for ParseVisitor<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+            (self.parse)(s).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(ParseVisitor { expecting, parse })
+}
+
 impl<'de> Deserialize<'de> for PromDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(PromDuration)
-            .map_err(serde::de::Error::custom)
+        deserialize_parsed(d, "a duration such as 15s or 1h30m", |s| {
+            parse_duration(s).map(PromDuration)
+        })
     }
 }
 
@@ -189,8 +215,9 @@ impl fmt::Debug for RelabelRegex {
 
 impl<'de> Deserialize<'de> for RelabelRegex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        RelabelRegex::new(&s).map_err(|e| serde::de::Error::custom(describe_regex_error(&s, &e)))
+        deserialize_parsed(d, "a regular expression", |s| {
+            RelabelRegex::new(s).map_err(|e| describe_regex_error(s, &e))
+        })
     }
 }
 

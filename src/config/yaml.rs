@@ -61,7 +61,8 @@ impl Finding {
             out.push_str(": ");
         }
         out.push_str(&self.message);
-        out
+        // One finding per line, whatever the user's keys and values contain.
+        out.replace('\n', "\\n").replace('\r', "\\r")
     }
 }
 
