@@ -68,7 +68,9 @@ impl DeError {
 
     fn message(&self) -> String {
         match &self.kind {
-            DeErrorKind::UnknownField { field, expected } => keys::unknown_key_message(field, expected),
+            DeErrorKind::UnknownField { field, expected } => {
+                keys::unknown_key_message(field, expected)
+            }
             DeErrorKind::MissingField(field) => format!("missing required key `{field}`"),
             DeErrorKind::Message(m) => m.clone(),
         }
@@ -228,9 +230,12 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
             Kind::Null => visitor.visit_unit(),
             Kind::Scalar { text, plain: false } => visitor.visit_str(text),
             Kind::Scalar { text, plain: true } => {
-                if let Some(b) = matches!(text.as_str(), "true" | "True" | "TRUE" | "false" | "False" | "FALSE")
-                    .then(|| parse_bool(text))
-                    .flatten()
+                if let Some(b) = matches!(
+                    text.as_str(),
+                    "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+                )
+                .then(|| parse_bool(text))
+                .flatten()
                 {
                     visitor.visit_bool(b)
                 } else if let Some(n) = parse_int(text).filter(|_| {
@@ -241,11 +246,12 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
                         (_, Ok(i)) => visitor.visit_i64(i),
                         _ => visitor.visit_str(text),
                     }
-                } else if let Some(f) = text
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite() && text.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.'))
-                {
+                } else if let Some(f) = text.parse::<f64>().ok().filter(|f| {
+                    f.is_finite()
+                        && text.starts_with(|c: char| {
+                            c.is_ascii_digit() || c == '-' || c == '+' || c == '.'
+                        })
+                }) {
                     visitor.visit_f64(f)
                 } else {
                     visitor.visit_str(text)
@@ -365,7 +371,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         result.map_err(|e| e.located(node))
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 

@@ -119,7 +119,10 @@ mod tests {
     #[test]
     fn suggests_close_keys_only() {
         let expected = &["scrape_interval", "scrape_timeout", "job_name"];
-        assert_eq!(did_you_mean("scrape_intervall", expected), Some("scrape_interval"));
+        assert_eq!(
+            did_you_mean("scrape_intervall", expected),
+            Some("scrape_interval")
+        );
         assert_eq!(did_you_mean("jobname", expected), Some("job_name"));
         assert_eq!(did_you_mean("Job_Name", expected), Some("job_name"));
         assert_eq!(did_you_mean("colour", expected), None);

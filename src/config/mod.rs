@@ -52,12 +52,9 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         errors: vec![format!("{}: cannot read config file: {e}", path.display())],
     })?;
     let base_dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    load(
-        &text,
-        &path.display().to_string(),
-        base_dir,
-        &|name| std::env::var(name).ok(),
-    )
+    load(&text, &path.display().to_string(), base_dir, &|name| {
+        std::env::var(name).ok()
+    })
 }
 
 /// Parses and validates config text; `origin` names it in error messages.

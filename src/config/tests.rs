@@ -417,7 +417,8 @@ scrape_configs:
 
 #[test]
 fn alertmanager_api_version_and_defaults() {
-    let config = ok("alerting:\n  alertmanagers:\n    - static_configs: [{targets: ['am:9093']}]\n");
+    let config =
+        ok("alerting:\n  alertmanagers:\n    - static_configs: [{targets: ['am:9093']}]\n");
     let am = &config.alerting.alertmanagers[0];
     assert_eq!(am.timeout, Some(values::PromDuration::from_secs(10)));
     assert_eq!(am.send_timeout(), Duration::from_secs(10));
@@ -512,20 +513,35 @@ scrape_configs:
 #[test]
 fn real_world_prometheus_yml_loads() {
     let config = ok(PROMETHEUS_YML);
-    assert_eq!(config.global.scrape_interval.as_duration(), Duration::from_secs(15));
-    assert_eq!(config.global.scrape_timeout.as_duration(), Duration::from_secs(10));
+    assert_eq!(
+        config.global.scrape_interval.as_duration(),
+        Duration::from_secs(15)
+    );
+    assert_eq!(
+        config.global.scrape_timeout.as_duration(),
+        Duration::from_secs(10)
+    );
     assert_eq!(config.global.external_labels["replica"], "db1");
     assert_eq!(config.rule_files, ["first_rules.yml", "rules/*.yml"]);
     assert_eq!(config.scrape_configs.len(), 3);
 
     let node = &config.scrape_configs[1];
-    assert_eq!(node.static_configs[0].targets, ["db1:9100", "10.0.0.2:9100"]);
+    assert_eq!(
+        node.static_configs[0].targets,
+        ["db1:9100", "10.0.0.2:9100"]
+    );
     assert_eq!(node.interval(&config.global), Duration::from_secs(5));
     // Global timeout 10s is capped at the job's 5s interval, as Prometheus does.
     assert_eq!(node.timeout(&config.global), Duration::from_secs(5));
-    assert_eq!(node.scrape_timeout, Some(values::PromDuration::from_secs(5)));
+    assert_eq!(
+        node.scrape_timeout,
+        Some(values::PromDuration::from_secs(5))
+    );
     assert!(!node.honor_timestamps);
-    assert_eq!(node.file_sd_configs[0].refresh_interval.as_duration(), Duration::from_secs(60));
+    assert_eq!(
+        node.file_sd_configs[0].refresh_interval.as_duration(),
+        Duration::from_secs(60)
+    );
     let relabel = &node.relabel_configs;
     // `${1}` in replacement is a regex template, not an environment variable.
     assert_eq!(relabel[0].replacement, "${1}");
@@ -533,19 +549,34 @@ fn real_world_prometheus_yml_loads() {
     assert_eq!(relabel[1].action, RelabelAction::LabelMap);
     assert_eq!(relabel[3].action, RelabelAction::HashMod);
     assert_eq!(relabel[3].modulus, Some(4));
-    assert_eq!(node.metric_relabel_configs[1].action, RelabelAction::LabelDrop);
+    assert_eq!(
+        node.metric_relabel_configs[1].action,
+        RelabelAction::LabelDrop
+    );
 
     let app = &config.scrape_configs[2];
     assert_eq!(app.scheme, "https");
     assert_eq!(app.timeout(&config.global), Duration::from_secs(3));
     assert_eq!(app.interval(&config.global), Duration::from_secs(15));
     let auth = app.authorization.as_ref().expect("authorization set");
-    assert_eq!((auth.kind.as_str(), auth.credentials.as_ref().map(|c| c.expose())), ("Bearer", Some("s3cr3t")));
+    assert_eq!(
+        (
+            auth.kind.as_str(),
+            auth.credentials.as_ref().map(|c| c.expose())
+        ),
+        ("Bearer", Some("s3cr3t"))
+    );
     // Merge key: `rack` overridden, `site` inherited.
     let labels = &app.static_configs[0].labels;
-    assert_eq!((labels["site"].as_str(), labels["rack"].as_str()), ("fra1", "r13"));
+    assert_eq!(
+        (labels["site"].as_str(), labels["rack"].as_str()),
+        ("fra1", "r13")
+    );
 
-    assert_eq!(config.alerting.alertmanagers[0].static_configs[0].targets, ["alertmanager:9093"]);
+    assert_eq!(
+        config.alerting.alertmanagers[0].static_configs[0].targets,
+        ["alertmanager:9093"]
+    );
 }
 
 #[test]
@@ -563,17 +594,20 @@ fn relative_paths_follow_the_config_file() {
     assert_eq!(config.rule_files, [format!("{dir_text}/rules/*.yml")]);
     let scrape = &config.scrape_configs[0];
     assert_eq!(
-        scrape.basic_auth.as_ref().and_then(|b| b.password_file.clone()),
+        scrape
+            .basic_auth
+            .as_ref()
+            .and_then(|b| b.password_file.clone()),
         Some(format!("{dir_text}/password"))
     );
-    assert_eq!(scrape.file_sd_configs[0].files, [format!("{dir_text}/sd/*.json")]);
+    assert_eq!(
+        scrape.file_sd_configs[0].files,
+        [format!("{dir_text}/sd/*.json")]
+    );
 
     // And an unreadable one is reported with the resolved path.
-    std::fs::write(
-        &config_path,
-        "web:\n  write_token_file: missing-token\n",
-    )
-    .expect("write config");
+    std::fs::write(&config_path, "web:\n  write_token_file: missing-token\n")
+        .expect("write config");
     let err = load_file(&config_path).unwrap_err();
     assert_eq!(
         err.errors,
@@ -606,14 +640,35 @@ fn embedded_default_config_loads() {
 
 #[test]
 fn empty_config_takes_prometheus_defaults() {
-    for text in ["", "global:\n", "# nothing\n", "global: {}\nscrape_configs:\n"] {
+    for text in [
+        "",
+        "global:\n",
+        "# nothing\n",
+        "global: {}\nscrape_configs:\n",
+    ] {
         let config = ok(text);
-        assert_eq!(config.global.scrape_interval.as_duration(), Duration::from_secs(60), "{text:?}");
-        assert_eq!(config.global.scrape_timeout.as_duration(), Duration::from_secs(10));
-        assert_eq!(config.global.evaluation_interval.as_duration(), Duration::from_secs(60));
+        assert_eq!(
+            config.global.scrape_interval.as_duration(),
+            Duration::from_secs(60),
+            "{text:?}"
+        );
+        assert_eq!(
+            config.global.scrape_timeout.as_duration(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            config.global.evaluation_interval.as_duration(),
+            Duration::from_secs(60)
+        );
         assert!(config.scrape_configs.is_empty());
-        assert_eq!(config.storage.retention.as_duration(), Duration::from_secs(15 * 86400));
-        assert_eq!(config.storage.wal_flush_interval.as_duration(), Duration::from_secs(1));
+        assert_eq!(
+            config.storage.retention.as_duration(),
+            Duration::from_secs(15 * 86400)
+        );
+        assert_eq!(
+            config.storage.wal_flush_interval.as_duration(),
+            Duration::from_secs(1)
+        );
         assert_eq!(config.storage.max_series, 1_000_000);
         assert_eq!(config.web.listen_address, "127.0.0.1:9471");
         assert_eq!(config.web.max_request_body.0, 32 << 20);
@@ -630,8 +685,14 @@ fn scrape_job_defaults() {
     assert!(job.honor_timestamps);
     assert!(job.follow_redirects);
     assert!(job.enable_http2);
-    assert_eq!(job.scrape_interval, Some(values::PromDuration::from_secs(60)));
-    assert_eq!(job.scrape_timeout, Some(values::PromDuration::from_secs(10)));
+    assert_eq!(
+        job.scrape_interval,
+        Some(values::PromDuration::from_secs(60))
+    );
+    assert_eq!(
+        job.scrape_timeout,
+        Some(values::PromDuration::from_secs(10))
+    );
     assert_eq!(job.limits(&config.global).sample_limit, 0);
 }
 
@@ -639,8 +700,14 @@ fn scrape_job_defaults() {
 fn global_timeout_default_is_capped_at_a_short_interval() {
     // Prometheus: an unset global scrape_timeout (10s) becomes the interval.
     let config = ok("global:\n  scrape_interval: 5s\nscrape_configs:\n  - job_name: a\n");
-    assert_eq!(config.global.scrape_timeout.as_duration(), Duration::from_secs(5));
-    assert_eq!(config.scrape_configs[0].timeout(&config.global), Duration::from_secs(5));
+    assert_eq!(
+        config.global.scrape_timeout.as_duration(),
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        config.scrape_configs[0].timeout(&config.global),
+        Duration::from_secs(5)
+    );
     // ... but a written one is checked.
     assert_eq!(
         errors("global:\n  scrape_interval: 5s\n  scrape_timeout: 6s\n"),
@@ -668,7 +735,10 @@ scrape_configs:
 #[test]
 fn legacy_bearer_token_is_folded_into_authorization() {
     let config = ok("scrape_configs:\n  - job_name: a\n    bearer_token: abc\n");
-    let auth = config.scrape_configs[0].authorization.as_ref().expect("folded");
+    let auth = config.scrape_configs[0]
+        .authorization
+        .as_ref()
+        .expect("folded");
     assert_eq!(auth.kind, "Bearer");
     assert_eq!(auth.credentials.as_ref().map(|c| c.expose()), Some("abc"));
 }
@@ -683,7 +753,10 @@ scrape_configs:
     metrics_path: /m$$x
 ");
     let job = &config.scrape_configs[0];
-    assert_eq!(job.scrape_interval, Some(values::PromDuration::from_secs(30)));
+    assert_eq!(
+        job.scrape_interval,
+        Some(values::PromDuration::from_secs(30))
+    );
     assert!(job.honor_labels);
     assert_eq!(job.metrics_path, "/m$x");
 }

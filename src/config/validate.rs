@@ -60,10 +60,12 @@ impl Locator<'_> {
         let mut key_pos = None;
         for (i, step) in path.0.iter().enumerate() {
             let next = match (step, &node.kind) {
-                (Step::Key(k), Kind::Map(entries)) => entries.iter().find(|e| &e.key == k).map(|e| {
-                    key_pos = Some(e.key_pos);
-                    &e.value
-                }),
+                (Step::Key(k), Kind::Map(entries)) => {
+                    entries.iter().find(|e| &e.key == k).map(|e| {
+                        key_pos = Some(e.key_pos);
+                        &e.value
+                    })
+                }
                 (Step::Index(n), Kind::Seq(items)) => {
                     key_pos = None;
                     items.get(*n)
@@ -82,7 +84,11 @@ impl Locator<'_> {
                 }
             }
         }
-        let pos = if at_key { key_pos.unwrap_or(node.pos) } else { node.pos };
+        let pos = if at_key {
+            key_pos.unwrap_or(node.pos)
+        } else {
+            node.pos
+        };
         (node.path.clone(), pos)
     }
 
@@ -213,7 +219,9 @@ pub(crate) fn validate(
         if !RULE_FILE_PATTERN.is_match(file) {
             cx.error(
                 &rule_path.index(i),
-                format!("invalid rule file path {file:?}: `*` may only appear in the last path element"),
+                format!(
+                    "invalid rule file path {file:?}: `*` may only appear in the last path element"
+                ),
             );
         }
         *file = cx.resolve(file);
@@ -300,7 +308,11 @@ fn check_global(cx: &mut Checker<'_>, global: &mut GlobalConfig) {
     if global.evaluation_interval.0.is_zero() {
         global.evaluation_interval = PromDuration(DEFAULT_EVALUATION_INTERVAL);
     }
-    check_label_names(cx, &path.key("external_labels"), global.external_labels.keys());
+    check_label_names(
+        cx,
+        &path.key("external_labels"),
+        global.external_labels.keys(),
+    );
 }
 
 fn timeout_message(timeout: Duration, interval: Duration) -> String {
@@ -320,7 +332,9 @@ fn check_label_names<'a>(
         if !is_valid_label_name(name) {
             cx.error_at_key(
                 &path.key(name),
-                format!("{name:?} is not a valid label name (it must match [a-zA-Z_][a-zA-Z0-9_]*)"),
+                format!(
+                    "{name:?} is not a valid label name (it must match [a-zA-Z_][a-zA-Z0-9_]*)"
+                ),
             );
         }
     }
@@ -350,7 +364,10 @@ fn check_scrape_config(
     scrape.scrape_interval = Some(PromDuration(interval));
     if let Some(timeout) = scrape.scrape_timeout.filter(|t| !t.0.is_zero()) {
         if timeout.0 > interval && !cx.failed_under(&path.key("scrape_interval")) {
-            cx.error(&path.key("scrape_timeout"), timeout_message(timeout.0, interval));
+            cx.error(
+                &path.key("scrape_timeout"),
+                timeout_message(timeout.0, interval),
+            );
         }
     }
     scrape.scrape_timeout = Some(PromDuration(scrape.timeout(global)));
@@ -430,8 +447,14 @@ struct HttpClient<'a> {
 /// then folding `bearer_token`/`bearer_token_file` into `authorization` as
 /// Prometheus does, so a client only has to look at `authorization`.
 fn check_http_client(cx: &mut Checker<'_>, path: &KeyPath, client: HttpClient<'_>) {
-    let has_token = client.bearer_token.as_ref().is_some_and(|t| !t.0.is_empty());
-    let has_token_file = client.bearer_token_file.as_ref().is_some_and(|f| !f.is_empty());
+    let has_token = client
+        .bearer_token
+        .as_ref()
+        .is_some_and(|t| !t.0.is_empty());
+    let has_token_file = client
+        .bearer_token_file
+        .as_ref()
+        .is_some_and(|f| !f.is_empty());
     if has_token && has_token_file {
         cx.error_at_key(
             &path.key("bearer_token_file"),
@@ -469,10 +492,18 @@ fn check_http_client(cx: &mut Checker<'_>, path: &KeyPath, client: HttpClient<'_
             );
         }
         if client.basic_auth.is_some() {
-            cx.error_at_key(&at, "at most one of basic_auth and authorization may be set");
+            cx.error_at_key(
+                &at,
+                "at most one of basic_auth and authorization may be set",
+            );
         }
         let has_credentials = auth.credentials.as_ref().is_some_and(|c| !c.0.is_empty());
-        if has_credentials && auth.credentials_file.as_ref().is_some_and(|f| !f.is_empty()) {
+        if has_credentials
+            && auth
+                .credentials_file
+                .as_ref()
+                .is_some_and(|f| !f.is_empty())
+        {
             cx.error_at_key(
                 &at.key("credentials_file"),
                 "at most one of credentials and credentials_file may be set",
@@ -547,7 +578,10 @@ fn check_targets(
     for (i, sd) in file_sd_configs.iter_mut().enumerate() {
         let at = path.key("file_sd_configs").index(i);
         if sd.files.is_empty() {
-            cx.error(&at.key("files"), "file_sd_configs needs at least one file name");
+            cx.error(
+                &at.key("files"),
+                "file_sd_configs needs at least one file name",
+            );
         }
         for (j, file) in sd.files.iter_mut().enumerate() {
             if !FILE_SD_PATTERN.is_match(file) {
@@ -567,12 +601,15 @@ fn check_targets(
 /// A target is `host`, `host:port` or `[ipv6]:port`, with no scheme or path.
 /// Without a port, the scheme's default (80 or 443) applies, as in Prometheus.
 pub fn check_target_address(target: &str) -> Result<(), String> {
-    let advice = "write host:port, without scheme or path (set `scheme` and `metrics_path` for those)";
+    let advice =
+        "write host:port, without scheme or path (set `scheme` and `metrics_path` for those)";
     if target.is_empty() {
         return Err(format!("empty target; {advice}"));
     }
     if target.contains('/') {
-        return Err(format!("{target:?} is not a valid target address: {advice}"));
+        return Err(format!(
+            "{target:?} is not a valid target address: {advice}"
+        ));
     }
     let (host, port) = if let Some(rest) = target.strip_prefix('[') {
         match rest.split_once(']') {
@@ -589,8 +626,13 @@ pub fn check_target_address(target: &str) -> Result<(), String> {
             None => (target, None),
         }
     };
-    if host.is_empty() || host.contains(char::is_whitespace) || host.contains(':') && !target.starts_with('[') {
-        return Err(format!("{target:?} is not a valid target address: {advice}"));
+    if host.is_empty()
+        || host.contains(char::is_whitespace)
+        || host.contains(':') && !target.starts_with('[')
+    {
+        return Err(format!(
+            "{target:?} is not a valid target address: {advice}"
+        ));
     }
     if let Some(port) = port {
         if !port.parse::<u16>().is_ok_and(|p| p > 0) {
@@ -620,12 +662,12 @@ fn check_relabel_config(cx: &mut Checker<'_>, path: &KeyPath, rc: &RelabelConfig
     let default_replacement = rc.replacement == "$1";
 
     if action == HashMod && rc.modulus.unwrap_or(0) == 0 {
-        cx.error(
-            &path.key("modulus"),
-            "hashmod needs a non-zero `modulus`",
-        );
+        cx.error(&path.key("modulus"), "hashmod needs a non-zero `modulus`");
     }
-    if matches!(action, Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual) {
+    if matches!(
+        action,
+        Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual
+    ) {
         if target.is_empty() {
             cx.error(
                 &path.key("target_label"),
@@ -737,16 +779,18 @@ fn check_web(cx: &mut Checker<'_>, path: &KeyPath, web: &mut WebConfig) {
 /// `host:port`, `[ipv6]:port` or `:port` (all interfaces).
 pub fn check_listen_address(address: &str) -> Result<(), String> {
     let bad = || {
-        format!("{address:?} is not a valid listen address; expected host:port such as 127.0.0.1:9471")
+        format!(
+            "{address:?} is not a valid listen address; expected host:port such as 127.0.0.1:9471"
+        )
     };
     if address.parse::<std::net::SocketAddr>().is_ok() {
         return Ok(());
     }
     let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
     port.parse::<u16>().map_err(|_| bad())?;
-    let hostname_ok = host
-        .split('.')
-        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let hostname_ok = host.split('.').all(|part| {
+        !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
     if host.is_empty() || hostname_ok {
         Ok(())
     } else {
@@ -760,7 +804,13 @@ mod tests {
 
     #[test]
     fn target_addresses() {
-        for good in ["localhost:9100", "10.0.0.1:80", "[::1]:9090", "node1", "a.b.c:1"] {
+        for good in [
+            "localhost:9100",
+            "10.0.0.1:80",
+            "[::1]:9090",
+            "node1",
+            "a.b.c:1",
+        ] {
             assert!(check_target_address(good).is_ok(), "{good}");
         }
         for bad in [

@@ -242,7 +242,10 @@ pub fn describe_regex_error(source: &str, err: &regex::Error) -> String {
         // Not a syntax error (e.g. the compiled regex is too big).
         None => format!(
             "invalid regex `{source}`: {}",
-            err.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+            err.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
     }
 }

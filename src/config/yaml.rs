@@ -83,7 +83,10 @@ pub(crate) enum Kind {
     Null,
     /// `plain` scalars take their type from their text (`15` is a number,
     /// `true` a boolean); quoted and block scalars are always strings.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<Entry>),
 }
@@ -132,9 +135,7 @@ impl Node {
                     let entry = entries.remove(i);
                     return Some(Some((self_id, entry.key)));
                 }
-                entries
-                    .iter_mut()
-                    .find_map(|e| e.value.remove(id, key_of))
+                entries.iter_mut().find_map(|e| e.value.remove(id, key_of))
             }
             Kind::Seq(items) => {
                 if !key_of {
@@ -233,7 +234,9 @@ pub(crate) fn parse(text: &str) -> (Option<Node>, Vec<Finding>) {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let quoted = !matches!(style, ScalarStyle::Plain)
-                    || tag.as_ref().is_some_and(|t| t.is_yaml_core_schema_tag("str"));
+                    || tag
+                        .as_ref()
+                        .is_some_and(|t| t.is_yaml_core_schema_tag("str"));
                 let kind = if !quoted && matches!(&*text, "" | "~" | "null" | "Null" | "NULL") {
                     Kind::Null
                 } else {
@@ -637,7 +640,10 @@ mod tests {
         };
         assert_eq!(items[1].path, "a.b[1]");
         let y = items[1].get("y").unwrap();
-        assert_eq!((y.path.as_str(), y.pos), ("a.b[1].y", Pos { line: 4, col: 10 }));
+        assert_eq!(
+            (y.path.as_str(), y.pos),
+            ("a.b[1].y", Pos { line: 4, col: 10 })
+        );
     }
 
     #[test]
