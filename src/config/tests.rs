@@ -805,3 +805,41 @@ mod fuzz {
         }
     }
 }
+
+// ---- the docs -------------------------------------------------------------------
+
+const DOCS: &str = include_str!("../../docs/configuration.md");
+
+/// The fenced block that follows `heading` in docs/configuration.md.
+fn docs_block(heading: &str, fence: &str) -> String {
+    let after = DOCS.split_once(heading).expect("heading in docs").1;
+    let body = after.split_once(fence).expect("fenced block").1;
+    body.split_once("\n```").expect("closing fence").0.to_string()
+}
+
+#[test]
+fn docs_full_example_loads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("secrets")).expect("mkdir");
+    for secret in ["app-password", "ca.pem", "write-token"] {
+        std::fs::write(dir.path().join("secrets").join(secret), "x").expect("write secret");
+    }
+    let text = docs_block("## Full example", "```yaml\n");
+    let env = |name: &str| (name == "HOSTNAME").then(|| "node-1".to_string());
+    let config = load(&text, "example.yml", Some(dir.path()), &env)
+        .unwrap_or_else(|e| panic!("docs example should load:\n{e}"));
+    assert_eq!(config.global.external_labels["node"], "node-1");
+    assert_eq!(
+        config.scrape_configs[1].timeout(&config.global),
+        Duration::from_secs(5)
+    );
+    assert_eq!(config.scrape_configs[1].relabel_configs[0].replacement, "${1}");
+}
+
+#[test]
+fn docs_error_sample_is_what_the_loader_prints() {
+    let text = docs_block("## Errors", "```yaml\n");
+    let expected = docs_block("$ bellwether check config bellwether.yml", "\n");
+    let err = load(&text, "bellwether.yml", None, &env).unwrap_err();
+    assert_eq!(err.to_string(), expected);
+}
