@@ -41,7 +41,7 @@ pub(crate) enum DeErrorKind {
 
 #[derive(Debug)]
 pub(crate) struct DeError {
-    kind: DeErrorKind,
+    pub(crate) kind: DeErrorKind,
     at: Option<At>,
 }
 

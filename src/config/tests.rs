@@ -814,7 +814,10 @@ const DOCS: &str = include_str!("../../docs/configuration.md");
 fn docs_block(heading: &str, fence: &str) -> String {
     let after = DOCS.split_once(heading).expect("heading in docs").1;
     let body = after.split_once(fence).expect("fenced block").1;
-    body.split_once("\n```").expect("closing fence").0.to_string()
+    body.split_once("\n```")
+        .expect("closing fence")
+        .0
+        .to_string()
 }
 
 #[test]
@@ -833,7 +836,10 @@ fn docs_full_example_loads() {
         config.scrape_configs[1].timeout(&config.global),
         Duration::from_secs(5)
     );
-    assert_eq!(config.scrape_configs[1].relabel_configs[0].replacement, "${1}");
+    assert_eq!(
+        config.scrape_configs[1].relabel_configs[0].replacement,
+        "${1}"
+    );
 }
 
 #[test]
@@ -842,4 +848,44 @@ fn docs_error_sample_is_what_the_loader_prints() {
     let expected = docs_block("$ bellwether check config bellwether.yml", "\n");
     let err = load(&text, "bellwether.yml", None, &env).unwrap_err();
     assert_eq!(err.to_string(), expected);
+}
+
+/// The keys a config type accepts, as serde's derive lists them.
+fn keys_of<T: serde::de::DeserializeOwned>() -> Vec<&'static str> {
+    let (root, _) = yaml::parse("__no_such_key__: 1\n");
+    let root = root.expect("parses");
+    match T::deserialize(de::NodeDe(&root)) {
+        Err(e) => match e.kind {
+            de::DeErrorKind::UnknownField { expected, .. } => expected.to_vec(),
+            other => panic!("expected an unknown-key error, got {other:?}"),
+        },
+        Ok(_) => panic!("unknown key accepted"),
+    }
+}
+
+#[test]
+fn docs_mention_every_key() {
+    let all = [
+        keys_of::<Config>(),
+        keys_of::<GlobalConfig>(),
+        keys_of::<ScrapeConfig>(),
+        keys_of::<BasicAuth>(),
+        keys_of::<Authorization>(),
+        keys_of::<TlsConfig>(),
+        keys_of::<StaticConfig>(),
+        keys_of::<FileSdConfig>(),
+        keys_of::<RelabelConfig>(),
+        keys_of::<AlertingConfig>(),
+        keys_of::<AlertmanagerConfig>(),
+        keys_of::<StorageConfig>(),
+        keys_of::<WebConfig>(),
+    ];
+    let keys: Vec<&str> = all.concat();
+    assert!(keys.contains(&"job_name") && keys.contains(&"write_token_file"));
+    for key in keys {
+        assert!(
+            DOCS.contains(&format!("`{key}`")),
+            "docs/configuration.md does not mention `{key}`"
+        );
+    }
 }
