@@ -3,27 +3,41 @@
 //!
 //! `global`, `scrape_configs`, `rule_files` and `alerting` take prometheus.yml's
 //! syntax unchanged; `storage` and `web` are bellwether's own.
+//!
+//! After [`super::load_file`] the derived defaults are filled in as Prometheus
+//! does: every `ScrapeConfig` has `scrape_interval` and `scrape_timeout` set,
+//! `bearer_token`/`bearer_token_file` are also folded into `authorization`,
+//! every alertmanager has `timeout` and `api_version`, and relative file paths
+//! are relative to the config file's directory.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use super::values::{PromDuration, RelabelRegex, Secret};
+use super::values::{ByteSize, PromDuration, RelabelRegex, Secret};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Defaults for every scrape job and rule group (prometheus.yml `global`).
     #[serde(default)]
     pub global: GlobalConfig,
+    /// The scrape jobs (prometheus.yml `scrape_configs`). Default none.
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfig>,
-    /// Globs of Prometheus rule files (evaluated by the rule engine).
+    /// Paths or globs (`*` only in the last path element) of Prometheus rule
+    /// files, evaluated by the rule engine. Default none.
     #[serde(default)]
     pub rule_files: Vec<String>,
+    /// Where alerts are sent and how they are relabeled (prometheus.yml `alerting`).
     #[serde(default)]
     pub alerting: AlertingConfig,
+    /// bellwether's own: the embedded time-series store.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// bellwether's own: the HTTP server.
     #[serde(default)]
     pub web: WebConfig,
     // Sections of later releases. They are accepted by the parser only so that
@@ -42,23 +56,29 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GlobalConfig {
-    /// Default scrape interval of every job. Default 1m (Prometheus's default).
+    /// Default scrape interval of every job. Default 1m; `0` means the default.
     pub scrape_interval: PromDuration,
-    /// Default scrape timeout. Default 10s; must not exceed the interval.
+    /// Default scrape timeout. Default 10s, capped at `scrape_interval` when not
+    /// written; a written value greater than `scrape_interval` is an error.
     pub scrape_timeout: PromDuration,
-    /// Default rule evaluation interval. Default 1m.
+    /// Default rule evaluation interval. Default 1m; `0` means the default.
     pub evaluation_interval: PromDuration,
-    /// Labels added to every alert and to forwarded samples.
+    /// Labels added to every alert and to forwarded samples. Default none.
+    /// Names must match `[a-zA-Z_][a-zA-Z0-9_]*`.
     pub external_labels: BTreeMap<String, String>,
-    /// Default per-scrape limits (0 = none), overridable per job.
+    /// Most samples a scrape may return before it fails (0 = no limit). Default 0.
     pub sample_limit: u64,
+    /// Most labels a sample may have (0 = no limit). Default 0.
     pub label_limit: u64,
+    /// Longest label name accepted, in bytes (0 = no limit). Default 0.
     pub label_name_length_limit: u64,
+    /// Longest label value accepted, in bytes (0 = no limit). Default 0.
     pub label_value_length_limit: u64,
+    /// Most targets a job may have after relabeling (0 = no limit). Default 0.
     pub target_limit: u64,
-    /// Largest uncompressed scrape body in bytes (0 = none). Prometheus's syntax is
-    /// a size such as `10MB`; see [`super::values::parse_size`].
-    pub body_size_limit: super::values::ByteSize,
+    /// Largest uncompressed scrape body (0 = no limit), a size such as `10MB`
+    /// (powers of 1024; see [`super::values::parse_size`]). Default 0.
+    pub body_size_limit: ByteSize,
 }
 
 impl Default for GlobalConfig {
@@ -73,7 +93,7 @@ impl Default for GlobalConfig {
             label_name_length_limit: 0,
             label_value_length_limit: 0,
             target_limit: 0,
-            body_size_limit: super::values::ByteSize(0),
+            body_size_limit: ByteSize(0),
         }
     }
 }
@@ -82,49 +102,123 @@ impl Default for GlobalConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScrapeConfig {
+    /// Name of the job: the `job` label of its series. Required, non-empty,
+    /// unique across `scrape_configs`.
     pub job_name: String,
-    /// Defaults to `global.scrape_interval`.
+    /// How often targets are scraped. Default `global.scrape_interval`
+    /// (filled in by the loader; see [`ScrapeConfig::interval`]).
     pub scrape_interval: Option<PromDuration>,
-    /// Defaults to `global.scrape_timeout` (capped at the interval).
+    /// How long a scrape may take. Default `global.scrape_timeout`, capped at
+    /// this job's `scrape_interval` (filled in by the loader; see
+    /// [`ScrapeConfig::timeout`]). Greater than `scrape_interval` is an error.
     pub scrape_timeout: Option<PromDuration>,
+    /// HTTP path of the metrics on each target. Default `/metrics`.
     #[serde(default = "default_metrics_path")]
     pub metrics_path: String,
+    /// `http` or `https`. Default `http`.
     #[serde(default = "default_scheme")]
     pub scheme: String,
-    /// URL query parameters sent with every scrape.
+    /// URL query parameters sent with every scrape. Default none.
     #[serde(default)]
     pub params: BTreeMap<String, Vec<String>>,
+    /// On a clash between a scraped label and a target label, keep the
+    /// scraped one (true) or rename it to `exported_<name>` (false). Default false.
     #[serde(default)]
     pub honor_labels: bool,
+    /// Keep timestamps present in the scraped data. Default true.
     #[serde(default = "default_true")]
     pub honor_timestamps: bool,
+    /// Write staleness markers for series with explicit timestamps. Default false.
     #[serde(default)]
     pub track_timestamps_staleness: bool,
+    /// HTTP basic authentication. Excludes `authorization` and `bearer_token*`.
     pub basic_auth: Option<BasicAuth>,
+    /// `Authorization` header. After loading it also holds a `bearer_token`/
+    /// `bearer_token_file` given in the legacy form.
     pub authorization: Option<Authorization>,
     /// Legacy form of `authorization: {credentials: ...}`.
     pub bearer_token: Option<Secret>,
+    /// Legacy form of `authorization: {credentials_file: ...}`. Must be readable.
     pub bearer_token_file: Option<String>,
+    /// TLS settings for `https` scrapes.
     pub tls_config: Option<TlsConfig>,
+    /// Follow HTTP redirects. Default true.
     #[serde(default = "default_true")]
     pub follow_redirects: bool,
+    /// Allow HTTP/2 (over TLS). Default true.
     #[serde(default = "default_true")]
     pub enable_http2: bool,
+    /// Targets listed in the config.
     #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
+    /// Targets read from JSON or YAML files, re-read when they change.
     #[serde(default)]
     pub file_sd_configs: Vec<FileSdConfig>,
+    /// Relabeling applied to targets before scraping.
     #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
+    /// Relabeling applied to scraped samples before they are stored.
     #[serde(default)]
     pub metric_relabel_configs: Vec<RelabelConfig>,
-    /// Per-scrape limits; absent means the `global` value.
+    /// Per-job limits; absent means the `global` value (see [`ScrapeConfig::limits`]).
     pub sample_limit: Option<u64>,
+    /// See `global.label_limit`.
     pub label_limit: Option<u64>,
+    /// See `global.label_name_length_limit`.
     pub label_name_length_limit: Option<u64>,
+    /// See `global.label_value_length_limit`.
     pub label_value_length_limit: Option<u64>,
+    /// See `global.target_limit`.
     pub target_limit: Option<u64>,
-    pub body_size_limit: Option<super::values::ByteSize>,
+    /// See `global.body_size_limit`.
+    pub body_size_limit: Option<ByteSize>,
+}
+
+/// The limits a scrape job runs with: its own, else `global`'s. 0 = no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScrapeLimits {
+    pub sample_limit: u64,
+    pub label_limit: u64,
+    pub label_name_length_limit: u64,
+    pub label_value_length_limit: u64,
+    pub target_limit: u64,
+    /// In bytes.
+    pub body_size_limit: u64,
+}
+
+impl ScrapeConfig {
+    /// The effective scrape interval: this job's, else `global.scrape_interval`.
+    pub fn interval(&self, global: &GlobalConfig) -> Duration {
+        match self.scrape_interval {
+            Some(d) if !d.0.is_zero() => d.0,
+            _ => global.scrape_interval.0,
+        }
+    }
+
+    /// The effective scrape timeout, as Prometheus computes it: this job's,
+    /// else `global.scrape_timeout` capped at [`Self::interval`].
+    pub fn timeout(&self, global: &GlobalConfig) -> Duration {
+        match self.scrape_timeout {
+            Some(d) if !d.0.is_zero() => d.0,
+            _ => global.scrape_timeout.0.min(self.interval(global)),
+        }
+    }
+
+    /// The effective limits: each of this job's, else `global`'s.
+    pub fn limits(&self, global: &GlobalConfig) -> ScrapeLimits {
+        ScrapeLimits {
+            sample_limit: self.sample_limit.unwrap_or(global.sample_limit),
+            label_limit: self.label_limit.unwrap_or(global.label_limit),
+            label_name_length_limit: self
+                .label_name_length_limit
+                .unwrap_or(global.label_name_length_limit),
+            label_value_length_limit: self
+                .label_value_length_limit
+                .unwrap_or(global.label_value_length_limit),
+            target_limit: self.target_limit.unwrap_or(global.target_limit),
+            body_size_limit: self.body_size_limit.unwrap_or(global.body_size_limit).0,
+        }
+    }
 }
 
 fn default_metrics_path() -> String {
@@ -140,18 +234,24 @@ fn default_true() -> bool {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
+    /// Required.
     pub username: String,
+    /// Excludes `password_file`.
     pub password: Option<Secret>,
+    /// File whose content is the password; must be readable when the config loads.
     pub password_file: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Authorization {
-    /// Default `Bearer`.
+    /// The scheme of the `Authorization` header (YAML key `type`). Default
+    /// `Bearer`; `Basic` is refused (use `basic_auth`).
     #[serde(rename = "type", default = "default_auth_type")]
     pub kind: String,
+    /// Excludes `credentials_file`.
     pub credentials: Option<Secret>,
+    /// File whose content is the credentials; must be readable when the config loads.
     pub credentials_file: Option<String>,
 }
 
@@ -162,10 +262,15 @@ fn default_auth_type() -> String {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
+    /// CA certificate(s) to verify the server with. Default: the system roots.
     pub ca_file: Option<String>,
+    /// Client certificate; needs `key_file`.
     pub cert_file: Option<String>,
+    /// Client key; needs `cert_file`.
     pub key_file: Option<String>,
+    /// Server name to verify (SNI). Default: the target's host.
     pub server_name: Option<String>,
+    /// Skip verification of the server's certificate. Default false.
     #[serde(default)]
     pub insecure_skip_verify: bool,
 }
@@ -173,8 +278,11 @@ pub struct TlsConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticConfig {
+    /// `host:port` addresses (no scheme, no path; without a port the scheme's
+    /// default, 80 or 443, applies).
     #[serde(default)]
     pub targets: Vec<String>,
+    /// Labels added to every target of this group.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
@@ -182,7 +290,9 @@ pub struct StaticConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSdConfig {
-    /// Paths or globs (`*` in the last path element) of JSON or YAML target files.
+    /// Paths or globs (`*` in the last path element) of JSON or YAML target
+    /// files, ending in `.json`, `.yml` or `.yaml`. Required, non-empty. The
+    /// files need not exist yet.
     pub files: Vec<String>,
     /// How often the files are re-read. Default 5m; changes are also picked up by
     /// a modification-time check every few seconds.
@@ -194,8 +304,8 @@ fn default_file_sd_refresh() -> PromDuration {
     PromDuration::from_secs(300)
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// A relabeling action; written in lowercase (any case is accepted, as in Prometheus).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RelabelAction {
     #[default]
     Replace,
@@ -215,21 +325,83 @@ pub enum RelabelAction {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelabelConfig {
+    /// Labels whose values are joined with `separator` and matched. Default none.
     #[serde(default)]
     pub source_labels: Vec<String>,
-    /// Default `;`.
+    /// Joins the source label values. Default `;`.
     #[serde(default = "default_separator")]
     pub separator: String,
+    /// Label written by replace, hashmod, lowercase, uppercase; compared by
+    /// keepequal/dropequal. `${1}`-style templates allowed for replace.
     pub target_label: Option<String>,
-    /// Default `(.*)`, anchored at both ends.
+    /// RE2-syntax regex, anchored at both ends. Default `(.*)`.
     #[serde(default)]
     pub regex: RelabelRegex,
+    /// Modulus of the hash, required (non-zero) for hashmod.
     pub modulus: Option<u64>,
-    /// Default `$1`.
+    /// Replacement for replace and labelmap, with `$1`/`${name}` templates. Default `$1`.
     #[serde(default = "default_replacement")]
     pub replacement: String,
+    /// What to do. Default `replace`.
     #[serde(default)]
     pub action: RelabelAction,
+}
+
+impl RelabelAction {
+    /// All actions, in the order the docs list them.
+    pub const ALL: [RelabelAction; 11] = [
+        RelabelAction::Replace,
+        RelabelAction::Keep,
+        RelabelAction::Drop,
+        RelabelAction::KeepEqual,
+        RelabelAction::DropEqual,
+        RelabelAction::HashMod,
+        RelabelAction::LabelMap,
+        RelabelAction::LabelDrop,
+        RelabelAction::LabelKeep,
+        RelabelAction::Lowercase,
+        RelabelAction::Uppercase,
+    ];
+
+    /// The name as written in the config (`keepequal`, `hashmod`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            RelabelAction::Replace => "replace",
+            RelabelAction::Keep => "keep",
+            RelabelAction::Drop => "drop",
+            RelabelAction::KeepEqual => "keepequal",
+            RelabelAction::DropEqual => "dropequal",
+            RelabelAction::HashMod => "hashmod",
+            RelabelAction::LabelMap => "labelmap",
+            RelabelAction::LabelDrop => "labeldrop",
+            RelabelAction::LabelKeep => "labelkeep",
+            RelabelAction::Lowercase => "lowercase",
+            RelabelAction::Uppercase => "uppercase",
+        }
+    }
+}
+
+impl fmt::Display for RelabelAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for RelabelAction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::values::deserialize_parsed(d, "a relabel action", |written| {
+            let lower = written.to_ascii_lowercase();
+            if let Some(action) = RelabelAction::ALL.into_iter().find(|a| a.name() == lower) {
+                return Ok(action);
+            }
+            let names: Vec<&str> = RelabelAction::ALL.iter().map(|a| a.name()).collect();
+            let hint = match super::keys::did_you_mean(&lower, &names) {
+                Some(name) => format!("did you mean `{name}`?"),
+                None => format!("expected one of {}", names.join(", ")),
+            };
+            Err(format!("unknown relabel action `{written}`; {hint}"))
+        })
+    }
 }
 
 fn default_separator() -> String {
@@ -242,8 +414,10 @@ fn default_replacement() -> String {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
+    /// Relabeling applied to every alert before it is sent.
     #[serde(default)]
     pub alert_relabel_configs: Vec<RelabelConfig>,
+    /// External Alertmanagers to send alerts to. Default none.
     #[serde(default)]
     pub alertmanagers: Vec<AlertmanagerConfig>,
 }
@@ -251,35 +425,57 @@ pub struct AlertingConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
+    /// `http` or `https`. Default `http`.
     #[serde(default = "default_scheme")]
     pub scheme: String,
+    /// Prefix of the Alertmanager API path. Default empty.
     #[serde(default)]
     pub path_prefix: String,
+    /// Timeout of one send. Default 10s (filled in by the loader).
     pub timeout: Option<PromDuration>,
-    /// Only `v2` is supported (as in Prometheus 2.42+ defaults).
+    /// Only `v2` is supported (Prometheus's default). Default `v2` (filled in
+    /// by the loader).
     pub api_version: Option<String>,
+    /// As in a scrape config.
     pub basic_auth: Option<BasicAuth>,
+    /// As in a scrape config.
     pub authorization: Option<Authorization>,
+    /// As in a scrape config.
     pub tls_config: Option<TlsConfig>,
+    /// Alertmanager addresses (`host:port`).
     #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
+    /// Alertmanager addresses from files.
     #[serde(default)]
     pub file_sd_configs: Vec<FileSdConfig>,
+    /// Relabeling of the discovered Alertmanagers.
     #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
+}
+
+impl AlertmanagerConfig {
+    /// The effective send timeout (default 10s, as Prometheus).
+    pub fn send_timeout(&self) -> Duration {
+        match self.timeout {
+            Some(d) if !d.0.is_zero() => d.0,
+            _ => super::validate::DEFAULT_ALERTMANAGER_TIMEOUT,
+        }
+    }
 }
 
 /// bellwether's own: the embedded time-series store.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Samples older than this are deleted. Default 15d.
+    /// Samples older than this are deleted. Default 15d; must be greater than 0.
     pub retention: PromDuration,
     /// Optional cap on the bytes on disk (e.g. `10GB`); oldest data goes first.
-    pub retention_size: Option<super::values::ByteSize>,
+    /// Default none.
+    pub retention_size: Option<ByteSize>,
     /// Cap on active series across all sources (0 = unlimited). Default 1000000.
     pub max_series: u64,
-    /// How often the write-ahead log is fsynced; a crash loses at most this much. Default 1s.
+    /// How often the write-ahead log is fsynced; a crash loses at most this
+    /// much. Default 1s; must be greater than 0.
     pub wal_flush_interval: PromDuration,
 }
 
@@ -298,13 +494,16 @@ impl Default for StorageConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
-    /// Address the HTTP API listens on. Default 127.0.0.1:9471. `--listen` overrides it.
+    /// Address the HTTP API listens on, `host:port` (`:port` for all
+    /// interfaces). Default 127.0.0.1:9471. `--listen` overrides it.
     pub listen_address: String,
     /// Largest request body accepted (remote_write, reload). Default 32MB.
-    pub max_request_body: super::values::ByteSize,
-    /// Bearer token required on write endpoints (`/api/v1/write`, `/-/reload`). Default none.
+    pub max_request_body: ByteSize,
+    /// Bearer token required on write endpoints (`/api/v1/write`, `/-/reload`).
+    /// Default none. Excludes `write_token_file`.
     pub write_token: Option<Secret>,
-    /// File holding the write token (alternative to `write_token`).
+    /// File holding the write token (alternative to `write_token`); must be
+    /// readable when the config loads.
     pub write_token_file: Option<String>,
 }
 
@@ -312,7 +511,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen_address: "127.0.0.1:9471".to_string(),
-            max_request_body: super::values::ByteSize(32 * 1024 * 1024),
+            max_request_body: ByteSize(32 * 1024 * 1024),
             write_token: None,
             write_token_file: None,
         }

@@ -104,12 +104,38 @@ impl fmt::Display for PromDuration {
     }
 }
 
+/// Deserializes a string through `parse`. The parse runs inside the
+/// deserializer's call (in a visitor), so a format that tracks positions can
+/// attribute a parse error to the value rather than to its parent.
+pub(crate) fn deserialize_parsed<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct ParseVisitor<F> {
+        expecting: &'static str,
+        parse: F,
+    }
+    impl<T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'_> for ParseVisitor<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+            (self.parse)(s).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(ParseVisitor { expecting, parse })
+}
+
 impl<'de> Deserialize<'de> for PromDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(PromDuration)
-            .map_err(serde::de::Error::custom)
+        deserialize_parsed(d, "a duration such as 15s or 1h30m", |s| {
+            parse_duration(s).map(PromDuration)
+        })
     }
 }
 
@@ -141,22 +167,25 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
+        struct SizeVisitor;
+        impl serde::de::Visitor<'_> for SizeVisitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as 512MB or a number of bytes")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ByteSize, E> {
+                parse_size(s).map(ByteSize).map_err(E::custom)
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(ByteSize(n)),
-            Raw::S(s) => parse_size(&s)
-                .map(ByteSize)
-                .map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(SizeVisitor)
     }
 }
 
-/// A relabeling regex: anchored at both ends as Prometheus does; default `(.*)`.
+/// A relabeling regex: anchored at both ends as Prometheus does (`^(?:regex)$`,
+/// so `.` does not match a newline, as in Go); default `(.*)`.
 #[derive(Clone)]
 pub struct RelabelRegex {
     pub source: String,
@@ -167,7 +196,7 @@ impl RelabelRegex {
     pub fn new(source: &str) -> Result<RelabelRegex, regex::Error> {
         Ok(RelabelRegex {
             source: source.to_string(),
-            regex: regex::Regex::new(&format!("^(?s:{source})$"))?,
+            regex: regex::Regex::new(&format!("^(?:{source})$"))?,
         })
     }
 }
@@ -186,8 +215,38 @@ impl fmt::Debug for RelabelRegex {
 
 impl<'de> Deserialize<'de> for RelabelRegex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        RelabelRegex::new(&s).map_err(|e| serde::de::Error::custom(format!("invalid regex: {e}")))
+        deserialize_parsed(d, "a regular expression", |s| {
+            RelabelRegex::new(s).map_err(|e| describe_regex_error(s, &e))
+        })
+    }
+}
+
+/// One line saying what is wrong with a regex and where, e.g.
+/// ``invalid regex `(foo`: unclosed group at position 1`` (1-based character
+/// position in the regex as written). The `regex` crate's own text spans
+/// several lines, which would break the one-error-per-line output.
+pub fn describe_regex_error(source: &str, err: &regex::Error) -> String {
+    let located = match regex_syntax::Parser::new().parse(source) {
+        Err(regex_syntax::Error::Parse(e)) => Some((e.kind().to_string(), e.span().start)),
+        Err(regex_syntax::Error::Translate(e)) => Some((e.kind().to_string(), e.span().start)),
+        _ => None,
+    };
+    match located {
+        Some((what, at)) if at.line == 1 => {
+            format!("invalid regex `{source}`: {what} at position {}", at.column)
+        }
+        Some((what, at)) => format!(
+            "invalid regex `{source}`: {what} at line {} position {}",
+            at.line, at.column
+        ),
+        // Not a syntax error (e.g. the compiled regex is too big).
+        None => format!(
+            "invalid regex `{source}`: {}",
+            err.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
     }
 }
 
@@ -250,5 +309,18 @@ mod tests {
         let r = RelabelRegex::new("a|b").unwrap();
         assert!(r.regex.is_match("a"));
         assert!(!r.regex.is_match("ab"));
+        // Go's `.` does not match a newline, and Prometheus doesn't set `s`.
+        assert!(!RelabelRegex::new("a.b").unwrap().regex.is_match("a\nb"));
+    }
+
+    #[test]
+    fn regex_errors_fit_on_one_line() {
+        let err = RelabelRegex::new("(foo").unwrap_err();
+        assert_eq!(
+            describe_regex_error("(foo", &err),
+            "invalid regex `(foo`: unclosed group at position 1"
+        );
+        let err = RelabelRegex::new("a{2,1}").unwrap_err();
+        assert!(!describe_regex_error("a{2,1}", &err).contains('\n'));
     }
 }
