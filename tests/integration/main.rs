@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real `bellwether` binary (and, where the
 //! contract names one, the real reference program) on 127.0.0.1.
 
+mod cli;
 mod lifecycle;
 mod util;
