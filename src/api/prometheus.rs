@@ -39,13 +39,26 @@ async fn buildinfo() -> Json<Value> {
     }))
 }
 
-fn success(data: Value) -> Json<Value> {
-    Json(json!({ "status": "success", "data": data }))
+/// Prometheus's success envelope, fields in Prometheus's order (`json!` would sort them).
+#[derive(serde::Serialize)]
+struct Success<T> {
+    status: &'static str,
+    data: T,
+}
+
+fn success<T: serde::Serialize>(data: T) -> Json<Success<T>> {
+    Json(Success {
+        status: "success",
+        data,
+    })
 }
 
 /// `GET|POST /api/v1/series`: label sets of the series matching any `match[]`
 /// with samples in `[start, end]`, deduplicated and sorted.
-async fn series(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
+async fn series(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<Success<Vec<Value>>>, ApiError> {
     let params = Params::from_request(request).await?;
     let selectors = params.all("match[]");
     if selectors.is_empty() {
@@ -61,7 +74,7 @@ async fn series(State(state): State<AppState>, request: Request) -> Result<Json<
         found.extend(querier.series(matchers)?);
     }
     let data: Vec<Value> = found.iter().map(labels_json).collect();
-    Ok(success(Value::Array(data)))
+    Ok(success(data))
 }
 
 /// `GET|POST /api/v1/labels`: sorted label names, of all series or of those
@@ -69,7 +82,7 @@ async fn series(State(state): State<AppState>, request: Request) -> Result<Json<
 async fn label_names(
     State(state): State<AppState>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Success<BTreeSet<String>>>, ApiError> {
     let params = Params::from_request(request).await?;
     let (start, end) = params.time_range()?;
     let matcher_sets = parse_matcher_sets(&params.all("match[]")).map_err(ApiError::bad_data)?;
@@ -84,7 +97,7 @@ async fn label_names(
         }
         names
     };
-    Ok(success(json!(names)))
+    Ok(success(names))
 }
 
 /// `GET /api/v1/label/<name>/values`: sorted values of one label, of all
@@ -93,7 +106,7 @@ async fn label_values(
     State(state): State<AppState>,
     Path(name): Path<String>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Success<BTreeSet<String>>>, ApiError> {
     if !is_valid_label_name(&name) {
         return Err(ApiError::bad_data(format!(
             "invalid label name: {}",
@@ -114,7 +127,7 @@ async fn label_values(
         }
         values
     };
-    Ok(success(json!(values)))
+    Ok(success(values))
 }
 
 /// A series' labels as Prometheus writes them: an object of name → value.
@@ -137,7 +150,9 @@ impl Params {
     pub async fn from_request(request: Request) -> Result<Params, ApiError> {
         let mut pairs = Vec::new();
         let query = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
-            .map_err(|e| ApiError::bad_data(format!("error parsing form values: {}", e.body_text())))?
+            .map_err(|e| {
+                ApiError::bad_data(format!("error parsing form values: {}", e.body_text()))
+            })?
             .0;
         let is_form = request
             .headers()
@@ -452,9 +467,18 @@ mod tests {
     fn rfc3339_times_with_fractions_and_offsets() {
         assert_eq!(parse_time("1970-01-01T00:00:00Z"), Ok(0));
         assert_eq!(parse_time("2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
-        assert_eq!(parse_time("2023-11-14T22:13:20.123456789Z"), Ok(1_700_000_000_123));
-        assert_eq!(parse_time("2023-11-14T23:13:20.5+01:00"), Ok(1_700_000_000_500));
-        assert_eq!(parse_time("2023-11-14T21:13:20-01:00"), Ok(1_700_000_000_000));
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20.123456789Z"),
+            Ok(1_700_000_000_123)
+        );
+        assert_eq!(
+            parse_time("2023-11-14T23:13:20.5+01:00"),
+            Ok(1_700_000_000_500)
+        );
+        assert_eq!(
+            parse_time("2023-11-14T21:13:20-01:00"),
+            Ok(1_700_000_000_000)
+        );
         assert_eq!(parse_time("1969-12-31T23:59:59.9Z"), Ok(-100));
         assert_eq!(parse_time("2024-02-29T00:00:00Z"), Ok(1_709_164_800_000));
     }
@@ -479,7 +503,10 @@ mod tests {
         ] {
             assert_eq!(
                 parse_time(bad),
-                Err(format!("cannot parse {} to a valid timestamp", go_quote(bad))),
+                Err(format!(
+                    "cannot parse {} to a valid timestamp",
+                    go_quote(bad)
+                )),
                 "{bad}"
             );
         }
@@ -519,5 +546,284 @@ mod tests {
     #[test]
     fn go_quoting() {
         assert_eq!(go_quote("a\"b\\c\n\u{1}é"), r#""a\"b\\c\n\x01é""#);
+    }
+}
+
+/// The endpoints driven through `router(state).oneshot(..)`, answers compared
+/// byte for byte with what Prometheus 2.42 answers for the same data (the
+/// error texts were checked against a running Prometheus 2.42).
+#[cfg(test)]
+mod http_tests {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use tower::ServiceExt;
+
+    use crate::model::Labels;
+    use crate::storage::{Storage, StorageOptions};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        storage: Storage,
+    }
+
+    /// Three series: two `up` targets and one `node_cpu_seconds_total`, samples at 10s and 20s.
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = Storage::open(StorageOptions::new(dir.path())).expect("opening the store");
+        let mut app = storage.appender();
+        for (labels, t) in [
+            (
+                Labels::new([("__name__", "up"), ("job", "node"), ("instance", "a:9100")]),
+                10_000,
+            ),
+            (
+                Labels::new([("__name__", "up"), ("job", "prom"), ("instance", "b:9090")]),
+                20_000,
+            ),
+            (
+                Labels::new([
+                    ("__name__", "node_cpu_seconds_total"),
+                    ("job", "node"),
+                    ("mode", "idle"),
+                ]),
+                20_000,
+            ),
+        ] {
+            app.add(labels, t, 1.0);
+        }
+        app.commit().expect("commit");
+        Fixture { _dir: dir, storage }
+    }
+
+    async fn send(fixture: &Fixture, request: Request<Body>) -> (StatusCode, String) {
+        let router = crate::api::router(crate::api::test_state(fixture.storage.clone()));
+        let response = router.oneshot(request).await.expect("router answers");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("").to_string());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("reading the body");
+        let body = String::from_utf8(body.to_vec()).expect("UTF-8 body");
+        if status != StatusCode::METHOD_NOT_ALLOWED {
+            assert_eq!(content_type.as_deref(), Some("application/json"), "{body}");
+        }
+        (status, body)
+    }
+
+    async fn get(fixture: &Fixture, uri: &str) -> (StatusCode, String) {
+        let request = Request::get(uri).body(Body::empty()).expect("request");
+        send(fixture, request).await
+    }
+
+    async fn post_form(fixture: &Fixture, uri: &str, form: &str) -> (StatusCode, String) {
+        let request = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_string()))
+            .expect("request");
+        send(fixture, request).await
+    }
+
+    const BAD_DATA: StatusCode = StatusCode::BAD_REQUEST;
+
+    fn bad_data(message: &str) -> String {
+        format!(
+            r#"{{"status":"error","errorType":"bad_data","error":{}}}"#,
+            serde_json::Value::String(message.to_string())
+        )
+    }
+
+    #[tokio::test]
+    async fn series_union_is_deduplicated_and_sorted() {
+        let f = fixture();
+        let (status, body) = get(
+            &f,
+            "/api/v1/series?match[]=up&match[]=%7Bjob%3D%22node%22%7D&match[]=up%7Bjob%3D%22node%22%7D",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            concat!(
+                r#"{"status":"success","data":["#,
+                r#"{"__name__":"node_cpu_seconds_total","job":"node","mode":"idle"},"#,
+                r#"{"__name__":"up","instance":"a:9100","job":"node"},"#,
+                r#"{"__name__":"up","instance":"b:9090","job":"prom"}]}"#
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn series_regex_and_negative_matchers() {
+        let f = fixture();
+        let (status, body) = get(
+            &f,
+            "/api/v1/series?match[]=%7B__name__%3D~%22node_.*%22%2Cmode!%3D%22user%22%7D",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            r#"{"status":"success","data":[{"__name__":"node_cpu_seconds_total","job":"node","mode":"idle"}]}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn series_time_range_and_empty_results() {
+        let f = fixture();
+        // Only the `up` of job node has a sample at or before 15s.
+        let (_, body) = get(&f, "/api/v1/series?match[]=up&end=15").await;
+        assert_eq!(
+            body,
+            r#"{"status":"success","data":[{"__name__":"up","instance":"a:9100","job":"node"}]}"#
+        );
+        let (_, body) = get(
+            &f,
+            "/api/v1/series?match[]=up&start=1970-01-01T00:00:15Z&end=1970-01-01T01:00:20%2B01:00",
+        )
+        .await;
+        assert_eq!(
+            body,
+            r#"{"status":"success","data":[{"__name__":"up","instance":"b:9090","job":"prom"}]}"#
+        );
+        // end before start selects nothing, as in Prometheus 2.42 (no error).
+        let (status, body) = get(&f, "/api/v1/series?match[]=up&start=30&end=5").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, r#"{"status":"success","data":[]}"#);
+        let (_, body) = get(&f, "/api/v1/series?match[]=nothing_here").await;
+        assert_eq!(body, r#"{"status":"success","data":[]}"#);
+        // Grafana's formatted minTime/maxTime.
+        let (status, body) = get(
+            &f,
+            "/api/v1/series?match[]=up&start=-292273086-05-16T16:47:06Z&end=292277025-08-18T07:12:54.999999999Z",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("b:9090") && body.contains("a:9100"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn series_by_form_post() {
+        let f = fixture();
+        let (status, body) = post_form(
+            &f,
+            "/api/v1/series",
+            "match%5B%5D=%7Bjob%3D%22prom%22%7D&start=0&end=100",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            r#"{"status":"success","data":[{"__name__":"up","instance":"b:9090","job":"prom"}]}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn series_errors_are_prometheus_errors() {
+        let f = fixture();
+        let cases = [
+            ("/api/v1/series", "no match[] parameter provided".to_string()),
+            (
+                "/api/v1/series?match[]=up&start=abc",
+                r#"invalid parameter "start": Invalid time value for 'start': cannot parse "abc" to a valid timestamp"#.to_string(),
+            ),
+            (
+                "/api/v1/series?match[]=up&end=2023-11-14T22:13:20.5",
+                r#"invalid parameter "end": Invalid time value for 'end': cannot parse "2023-11-14T22:13:20.5" to a valid timestamp"#.to_string(),
+            ),
+            (
+                "/api/v1/series?match[]=%7B%7D",
+                r#"invalid parameter "match[]": match[] must contain at least one non-empty matcher"#.to_string(),
+            ),
+            (
+                "/api/v1/series?match[]=up&match[]=%7Bjob%3D~%22.*%22%7D",
+                r#"invalid parameter "match[]": match[] must contain at least one non-empty matcher"#.to_string(),
+            ),
+        ];
+        for (uri, message) in cases {
+            let (status, body) = get(&f, uri).await;
+            assert_eq!(status, BAD_DATA, "{uri}");
+            assert_eq!(body, bad_data(&message), "{uri}");
+        }
+        // Parse errors: same shape and prefix; the parser's own wording differs from Go's.
+        let (status, body) = get(&f, "/api/v1/series?match[]=sum(up)").await;
+        assert_eq!(status, BAD_DATA);
+        assert!(
+            body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"match[]\": parse error: "#),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn label_names_all_and_matched() {
+        let f = fixture();
+        let (status, body) = get(&f, "/api/v1/labels").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            r#"{"status":"success","data":["__name__","instance","job","mode"]}"#
+        );
+        let (_, body) = get(&f, "/api/v1/labels?match[]=up").await;
+        assert_eq!(
+            body,
+            r#"{"status":"success","data":["__name__","instance","job"]}"#
+        );
+        let (_, body) = post_form(&f, "/api/v1/labels", "match[]=nothing").await;
+        assert_eq!(body, r#"{"status":"success","data":[]}"#);
+        // No prefix on labels' match[] errors, as in Prometheus.
+        let (status, body) = get(&f, "/api/v1/labels?match[]=%7B%7D").await;
+        assert_eq!(status, BAD_DATA);
+        assert_eq!(
+            body,
+            bad_data("match[] must contain at least one non-empty matcher")
+        );
+        let (_, body) = get(&f, "/api/v1/labels?start=x").await;
+        assert_eq!(
+            body,
+            bad_data(
+                r#"invalid parameter "start": Invalid time value for 'start': cannot parse "x" to a valid timestamp"#
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn label_values_all_and_matched() {
+        let f = fixture();
+        let (status, body) = get(&f, "/api/v1/label/__name__/values").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            r#"{"status":"success","data":["node_cpu_seconds_total","up"]}"#
+        );
+        let (_, body) = get(
+            &f,
+            "/api/v1/label/instance/values?match[]=up%7Bjob%3D%22prom%22%7D&match[]=up%7Bjob%3D%22node%22%7D",
+        )
+        .await;
+        assert_eq!(body, r#"{"status":"success","data":["a:9100","b:9090"]}"#);
+        let (_, body) = get(&f, "/api/v1/label/nonexistent/values").await;
+        assert_eq!(body, r#"{"status":"success","data":[]}"#);
+        let (status, body) = get(&f, "/api/v1/label/1a/values").await;
+        assert_eq!(status, BAD_DATA);
+        assert_eq!(body, bad_data(r#"invalid label name: "1a""#));
+        let (_, body) = get(&f, "/api/v1/label/job/values?end=x").await;
+        assert_eq!(
+            body,
+            bad_data(
+                r#"invalid parameter "end": Invalid time value for 'end': cannot parse "x" to a valid timestamp"#
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn label_values_is_get_only_like_prometheus() {
+        let f = fixture();
+        let request = Request::post("/api/v1/label/job/values")
+            .body(Body::empty())
+            .expect("request");
+        let (status, _) = send(&f, request).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     }
 }

@@ -203,7 +203,9 @@ impl IngestMetrics {
 
     pub fn ignored(&self, kind: &'static str, n: usize) {
         if n > 0 {
-            self.ignored.get_or_create(&KindLabel { kind }).inc_by(n as u64);
+            self.ignored
+                .get_or_create(&KindLabel { kind })
+                .inc_by(n as u64);
         }
     }
 }

@@ -168,12 +168,13 @@ mod tests {
     fn refusals_use_prometheus_wording() {
         let cases = [
             (vec![label("1a", "x")], "invalid label name: 1a"),
+            (vec![label("__name__", "a.b")], "invalid metric name: a.b"),
             (
-                vec![label("__name__", "a.b")],
-                "invalid metric name: a.b",
-            ),
-            (
-                vec![label("job", "a"), label("__name__", "up"), label("job", "b")],
+                vec![
+                    label("job", "a"),
+                    label("__name__", "up"),
+                    label("job", "b"),
+                ],
                 "label name \"job\" is not unique: invalid sample",
             ),
             (vec![], "empty labelset: invalid sample"),
