@@ -270,3 +270,6 @@ fn text_response(status: StatusCode, message: &str) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests;
