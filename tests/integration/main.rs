@@ -1,5 +1,7 @@
 //! Integration tests: each starts the real `bellwether` binary (and, where the
 //! contract names one, the real reference program) on 127.0.0.1.
 
+mod api;
 mod lifecycle;
+mod remote_write;
 mod util;
