@@ -271,9 +271,8 @@ fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     let hour = digits(11, 2)?;
     let minute = digits(14, 2)?;
     let second = digits(17, 2)?;
-    if !(expect(4, b'-') && expect(7, b'-') && expect(10, b'T'))
-        || !(expect(13, b':') && expect(16, b':'))
-    {
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if !separators.iter().all(|&(at, c)| expect(at, c)) {
         return None;
     }
     if !(1..=12).contains(&month)

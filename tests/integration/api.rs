@@ -14,7 +14,10 @@ web:
   write_token: integration-token
 ";
 
-fn write_body(series: &[(&[(&str, &str)], i64, f64)]) -> Vec<u8> {
+/// One series to push: its labels and one sample (timestamp in ms, value).
+type PushedSeries<'a> = (&'a [(&'a str, &'a str)], i64, f64);
+
+fn write_body(series: &[PushedSeries]) -> Vec<u8> {
     let request = proto::WriteRequest {
         timeseries: series
             .iter()

@@ -207,7 +207,7 @@ fn prometheus_remote_write_lands_and_metadata_answers_match_prometheus() {
     }
     // A non-empty answer is what makes the comparison mean something.
     let handlers = daemon.get_json(
-        &format!("/api/v1/label/handler/values?match[]=rwtest_requests_total"),
+        "/api/v1/label/handler/values?match[]=rwtest_requests_total",
         200,
     );
     assert_eq!(handlers["data"], serde_json::json!(["/a", "/b"]));

@@ -69,6 +69,14 @@ pub fn decode_write_request(body: &[u8]) -> Result<proto::WriteRequest, DecodeEr
     proto::WriteRequest::decode(raw.as_slice()).map_err(|source| DecodeError::Protobuf { source })
 }
 
+/// Encodes and compresses a request the way a remote_write 1.0 sender does
+/// (for tests, the fuzz target and tools that push to bellwether).
+pub fn encode_write_request(request: &proto::WriteRequest) -> Vec<u8> {
+    snap::raw::Encoder::new()
+        .compress_vec(&request.encode_to_vec())
+        .expect("snappy compresses any input below 4 GiB")
+}
+
 /// Why one series was refused. The texts are Prometheus's: the label checks of
 /// its remote-storage codec (`validateLabelsAndMetricName`) and the head
 /// appender's `ErrInvalidSample` wrappers.
@@ -146,7 +154,7 @@ pub fn describe_labels(labels: &[proto::Label]) -> String {
 mod tests {
     use super::*;
 
-    fn label(name: &str, value: &str) -> proto::Label {
+    pub(super) fn label(name: &str, value: &str) -> proto::Label {
         proto::Label {
             name: name.to_string(),
             value: value.to_string(),
@@ -223,5 +231,58 @@ mod tests {
             .compress_vec(&req.encode_to_vec())
             .expect("compressing");
         assert_eq!(decode_write_request(&body).expect("decodes"), req);
+    }
+
+    /// The fuzz target's properties (fuzz/fuzz_targets/remote_write.rs), run
+    /// on every `cargo test` over random bytes and random valid requests.
+    fn check_properties(body: &[u8]) {
+        let Ok(request) = decode_write_request(body) else {
+            return;
+        };
+        for series in &request.timeseries {
+            if let Ok(labels) = series_labels(&series.labels) {
+                let names: Vec<&str> = labels.iter().map(|l| l.name.as_str()).collect();
+                assert!(!names.is_empty());
+                assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+            }
+        }
+        let reencoded = encode_write_request(&request);
+        let again = decode_write_request(&reencoded).expect("a re-encoded request decodes");
+        assert_eq!(encode_write_request(&again), reencoded);
+    }
+
+    fn arb_request() -> impl proptest::strategy::Strategy<Value = proto::WriteRequest> {
+        use proptest::prelude::*;
+        let label = ("[a-z_]{0,3}", "[a-z]{0,2}").prop_map(|(n, v)| label(&n, &v));
+        let sample = (any::<f64>(), any::<i64>())
+            .prop_map(|(value, timestamp)| proto::Sample { value, timestamp });
+        let series = (
+            proptest::collection::vec(label, 0..4),
+            proptest::collection::vec(sample, 0..3),
+        )
+            .prop_map(|(labels, samples)| proto::TimeSeries {
+                labels,
+                samples,
+                ..Default::default()
+            });
+        proptest::collection::vec(series, 0..4).prop_map(|timeseries| proto::WriteRequest {
+            timeseries,
+            metadata: vec![],
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            check_properties(&body);
+        }
+
+        #[test]
+        fn random_requests_round_trip(request in arb_request()) {
+            let body = encode_write_request(&request);
+            let decoded = decode_write_request(&body).expect("decodes");
+            proptest::prop_assert_eq!(encode_write_request(&decoded), body.clone());
+            check_properties(&body);
+        }
     }
 }
