@@ -11,7 +11,7 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, Method};
 use axum::routing::get;
 use axum::{Form, Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::{ApiError, AppState};
 use crate::model::{is_valid_label_name, Labels, MatchOp, Matcher, Timestamp, METRIC_NAME};
@@ -25,18 +25,27 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/label/{name}/values", get(label_values))
 }
 
-async fn buildinfo() -> Json<Value> {
-    Json(json!({
-        "status": "success",
-        "data": {
-            "version": crate::VERSION,
-            "revision": option_env!("BELLWETHER_GIT_REVISION").unwrap_or("unknown"),
-            "branch": "",
-            "buildUser": "",
-            "buildDate": "",
-            "goVersion": "",
-        }
-    }))
+async fn buildinfo() -> Json<Success<BuildInfo>> {
+    success(BuildInfo {
+        version: crate::VERSION,
+        revision: option_env!("BELLWETHER_GIT_REVISION").unwrap_or("unknown"),
+        branch: "",
+        build_user: "",
+        build_date: "",
+        go_version: "",
+    })
+}
+
+/// Prometheus's buildinfo fields, in its order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BuildInfo {
+    version: &'static str,
+    revision: &'static str,
+    branch: &'static str,
+    build_user: &'static str,
+    build_date: &'static str,
+    go_version: &'static str,
 }
 
 /// Prometheus's success envelope, fields in Prometheus's order (`json!` would sort them).
