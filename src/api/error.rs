@@ -7,7 +7,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 /// Prometheus's `errorType` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,11 +86,20 @@ impl From<crate::storage::StorageError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "status": "error",
-            "errorType": self.kind.as_str(),
-            "error": self.message,
-        });
+        // A struct, not `json!`: serde_json's map sorts keys, and Prometheus
+        // writes `status`, `errorType`, `error` in this order.
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            status: &'static str,
+            #[serde(rename = "errorType")]
+            error_type: &'static str,
+            error: &'a str,
+        }
+        let body = Body {
+            status: "error",
+            error_type: self.kind.as_str(),
+            error: &self.message,
+        };
         (self.kind.status(), Json(body)).into_response()
     }
 }

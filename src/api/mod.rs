@@ -124,3 +124,19 @@ pub fn check_write_token(state: &AppState, headers: &HeaderMap) -> Result<(), Ap
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// An `AppState` over `storage` for handler tests: ready, no write token, a
+/// fresh registry, and a reload channel nobody listens on.
+#[cfg(test)]
+pub fn test_state(storage: Storage) -> AppState {
+    let (reload, _) = mpsc::channel(1);
+    AppState {
+        storage,
+        ready: Arc::new(AtomicBool::new(true)),
+        registry: Arc::new(Registry::default()),
+        reload,
+        max_request_body: 32 * 1024 * 1024,
+        write_token: None,
+        ingest_metrics: crate::ingest::IngestMetrics::default(),
+    }
+}

@@ -1,6 +1,9 @@
 //! Integration tests: each starts the real `bellwether` binary (and, where the
 //! contract names one, the real reference program) on 127.0.0.1.
 
+mod util;
+
+mod api;
 mod cli;
 mod lifecycle;
-mod util;
+mod remote_write;
