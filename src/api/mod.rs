@@ -6,6 +6,7 @@
 //! and the daemon; they hold no state of their own.
 
 mod error;
+pub mod export;
 pub mod prometheus;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/metrics", get(metrics))
         .merge(prometheus::routes())
+        .merge(export::routes())
         .merge(crate::ingest::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

@@ -5,5 +5,6 @@ mod util;
 
 mod api;
 mod cli;
+mod crash;
 mod lifecycle;
 mod remote_write;
