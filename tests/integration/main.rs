@@ -2,4 +2,5 @@
 //! contract names one, the real reference program) on 127.0.0.1.
 
 mod lifecycle;
+mod scrape;
 mod util;

@@ -130,11 +130,14 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
+/// A file's version (mtime, size) when read, and its last good groups.
+type FileEntry = (Option<(SystemTime, u64)>, Vec<TargetGroup>);
+
 /// The discovery state of one `file_sd_configs` entry.
 pub struct FileDiscovery {
     config: FileSdConfig,
     /// Last good groups and the stamp they were read at, per file.
-    files: BTreeMap<PathBuf, (Option<(SystemTime, u64)>, Vec<TargetGroup>)>,
+    files: BTreeMap<PathBuf, FileEntry>,
     metrics: ScrapeMetrics,
 }
 

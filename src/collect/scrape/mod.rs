@@ -201,7 +201,7 @@ impl ScrapeManager {
             let _ = self.inner.shutdown.send(true);
             let mut tasks: Vec<JoinHandle<()>> = std::mem::take(&mut state.retiring);
             for (_, mut job) in std::mem::take(&mut state.jobs) {
-                tasks.extend(job.discovery_tasks.drain(..));
+                tasks.append(&mut job.discovery_tasks);
                 tasks.extend(job.loops.drain().map(|(_, h)| h.task));
             }
             tasks

@@ -410,11 +410,10 @@ impl<'a> Parser<'a> {
                 let Ok(unit) = std::str::from_utf8(text) else {
                     return self.error(format!("UNIT of {metric} is not valid UTF-8"));
                 };
-                if !unit.is_empty()
-                    && !(metric.len() > unit.len()
-                        && metric.ends_with(unit)
-                        && metric.as_bytes()[metric.len() - unit.len() - 1] == b'_')
-                {
+                let is_suffix = metric.len() > unit.len()
+                    && metric.ends_with(unit)
+                    && metric.as_bytes()[metric.len() - unit.len() - 1] == b'_';
+                if !unit.is_empty() && !is_suffix {
                     return self.error(format!(
                         "unit {unit:?} is not a suffix of metric {metric:?} (the name must end in _{unit})"
                     ));

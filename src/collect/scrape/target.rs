@@ -545,8 +545,10 @@ mod tests {
 
     #[test]
     fn timeout_defaults_and_caps() {
-        let mut global = GlobalConfig::default();
-        global.scrape_timeout = crate::config::values::PromDuration::from_secs(10);
+        let global = GlobalConfig {
+            scrape_timeout: crate::config::values::PromDuration::from_secs(10),
+            ..GlobalConfig::default()
+        };
         let job: ScrapeConfig = serde_json::from_value(serde_json::json!({
             "job_name": "j", "scrape_interval": "5s"
         }))
