@@ -1109,6 +1109,41 @@ mod tests {
             .all(|(_, t, v)| *t == 5000 && is_stale_nan(*v)));
     }
 
+    fn headers_for(job: serde_json::Value) -> Result<reqwest::header::HeaderMap, ScrapeError> {
+        let job: ScrapeConfig = serde_json::from_value(job).expect("job config");
+        let request = reqwest::Client::new().get("http://h:1/metrics");
+        let request = Auth::from_config(&job).apply(request)?;
+        Ok(request.build().expect("request").headers().clone())
+    }
+
+    #[test]
+    fn credentials_are_sent_and_files_are_read_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "  s3cret\n").unwrap();
+        let file = file.display().to_string();
+        let auth =
+            |h: &reqwest::header::HeaderMap| h["authorization"].to_str().unwrap().to_string();
+
+        let h = headers_for(
+            serde_json::json!({"job_name": "j", "basic_auth": {"username": "u", "password": "p"}}),
+        )
+        .unwrap();
+        assert_eq!(auth(&h), "Basic dTpw");
+        let h = headers_for(serde_json::json!({"job_name": "j", "basic_auth": {"username": "u", "password_file": file}})).unwrap();
+        assert_eq!(auth(&h), "Basic dTpzM2NyZXQ=");
+        let h =
+            headers_for(serde_json::json!({"job_name": "j", "bearer_token_file": file})).unwrap();
+        assert_eq!(auth(&h), "Bearer s3cret");
+        let h = headers_for(serde_json::json!({"job_name": "j", "authorization": {"type": "Token", "credentials": "abc"}})).unwrap();
+        assert_eq!(auth(&h), "Token abc");
+        let e = headers_for(
+            serde_json::json!({"job_name": "j", "bearer_token_file": "/nonexistent/token"}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/token"), "{e}");
+    }
+
     #[test]
     fn openmetrics_metadata_is_collected() {
         let tl = target_labels();
