@@ -576,3 +576,31 @@ scrape_configs:
         .metadata()
         .contains_key("node_cpu_seconds_total"));
 }
+
+#[test]
+fn reloads_keep_unchanged_loops_and_hand_over_changed_ones_without_stale_markers() {
+    let server = ExpositionServer::start("text/plain", "a 1\n");
+    let config = app_config(&server);
+    let scrape = InProcess::start(&config);
+    let count = |scrape: &InProcess| scrape.samples("a", &[]).first().map_or(0, |(_, v)| v.len());
+    assert!(wait_for(Duration::from_secs(10), || count(&scrape) >= 1));
+
+    // The same config again: the loop keeps running.
+    scrape.apply(&config);
+    let before = count(&scrape);
+    assert!(wait_for(Duration::from_secs(10), || count(&scrape) >= before + 2));
+
+    // A changed job (a limit; the target's labels and URL stay the same):
+    // a new loop takes over the old loop's staleness state.
+    scrape.apply(&config.replace("- job_name: app", "- job_name: app\n    sample_limit: 1000"));
+    let before = count(&scrape);
+    assert!(wait_for(Duration::from_secs(10), || count(&scrape) >= before + 3));
+
+    let (_, values) = &scrape.samples("a", &[])[0];
+    assert!(
+        values.iter().all(|v| *v == 1.0),
+        "no stale markers across reloads: {values:?}"
+    );
+    let (_, up) = &scrape.samples("up", &[])[0];
+    assert!(up.iter().all(|v| *v == 1.0), "{up:?}");
+}
