@@ -8,3 +8,4 @@ mod cli;
 mod crash;
 mod lifecycle;
 mod remote_write;
+mod scrape;
