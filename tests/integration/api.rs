@@ -46,18 +46,12 @@ fn write_body(series: &[PushedSeries]) -> Vec<u8> {
 #[test]
 fn remote_write_then_metadata_endpoints_over_http() {
     let mut daemon = TestDaemon::start(CONFIG);
+    // A minute ago: inside the retention window the store enforces on append.
+    let t = bellwether::model::now_millis() - 60_000;
     let body = write_body(&[
-        (
-            &[("__name__", "api_test_total"), ("env", "prod")],
-            1_000,
-            1.0,
-        ),
-        (
-            &[("__name__", "api_test_total"), ("env", "dev")],
-            1_000,
-            2.0,
-        ),
-        (&[("__name__", "other_metric"), ("env", "prod")], 1_000, 3.0),
+        (&[("__name__", "api_test_total"), ("env", "prod")], t, 1.0),
+        (&[("__name__", "api_test_total"), ("env", "dev")], t, 2.0),
+        (&[("__name__", "other_metric"), ("env", "prod")], t, 3.0),
     ]);
     let headers = [
         ("Content-Encoding", "snappy"),
@@ -87,7 +81,11 @@ fn remote_write_then_metadata_endpoints_over_http() {
     assert_eq!(status, 400);
     assert!(answer.starts_with("snappy: corrupt input"), "{answer}");
 
-    let series = daemon.get_json("/api/v1/series?match[]=api_test_total&start=0&end=10", 200);
+    let (start, end) = (t / 1000 - 5, t / 1000 + 5);
+    let series = daemon.get_json(
+        &format!("/api/v1/series?match[]=api_test_total&start={start}&end={end}"),
+        200,
+    );
     assert_eq!(
         series,
         serde_json::json!({"status": "success", "data": [
