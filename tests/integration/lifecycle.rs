@@ -68,3 +68,28 @@ fn bad_config_on_reload_keeps_the_old_one_and_reports_failure() {
     );
     daemon.stop();
 }
+
+#[test]
+fn every_metric_on_metrics_is_documented() {
+    let mut daemon = TestDaemon::start(MINIMAL);
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md"))
+        .expect("docs/metrics.md exists");
+    let (_, exposition) = daemon.get("/metrics");
+    let families: Vec<&str> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# HELP "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(families.len() > 20, "too few metric families: {families:?}");
+    let undocumented: Vec<&&str> = families
+        .iter()
+        .filter(|name| {
+            !docs.contains(&format!("`{name}`")) && !docs.contains(&format!("`{name}_total`"))
+        })
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/metrics.md: {undocumented:?}"
+    );
+    daemon.stop();
+}
