@@ -1,0 +1,1 @@
+//! Engine-level tests: recovery, retention, limits and the model test.
