@@ -36,8 +36,7 @@ const SCHEMA_VERSION: i64 = 1;
 pub const META_WAL_SEGMENT: &str = "wal_segment";
 pub const META_NEXT_REF: &str = "next_ref";
 
-/// A sealed chunk on its way to the `chunks` table; `labels` is set when the
-/// series' row is not known to be in the `series` table yet.
+/// A sealed chunk on its way to the `chunks` table.
 #[derive(Clone)]
 pub struct PersistChunk {
     pub series_ref: SeriesRef,
@@ -365,6 +364,9 @@ pub fn reclaim(conn: &Connection, path: &Path) -> Result<(), StorageError> {
         .map_err(sqlite_err(path))
 }
 
+/// Persisted chunks of one series overlapping a query: (min_t, bytes), oldest first.
+pub type SeriesChunks = Vec<(Timestamp, Vec<u8>)>;
+
 /// Read-only connections for queries, opened on demand and reused.
 pub struct ReadPool {
     path: PathBuf,
@@ -385,7 +387,7 @@ impl ReadPool {
         requests: &[SeriesRef],
         mint: Timestamp,
         maxt: Timestamp,
-    ) -> Result<Vec<Vec<(Timestamp, Vec<u8>)>>, StorageError> {
+    ) -> Result<Vec<SeriesChunks>, StorageError> {
         let err = sqlite_err(&self.path);
         let conn = match self.idle.lock().pop() {
             Some(conn) => conn,

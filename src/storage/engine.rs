@@ -851,7 +851,8 @@ fn recover(
                 }
                 Ok(Record::Samples(samples)) => {
                     for s in samples {
-                        let series_ref = aliases.get(&s.series_ref).copied().unwrap_or(s.series_ref);
+                        let series_ref =
+                            aliases.get(&s.series_ref).copied().unwrap_or(s.series_ref);
                         let newer = head
                             .series
                             .get(&series_ref)

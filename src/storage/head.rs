@@ -184,8 +184,14 @@ mod tests {
         assert_eq!(s.append(9, 1.0, &mut sealed), AppendResult::OutOfOrder);
         assert_eq!(s.append(10, 1.0, &mut sealed), AppendResult::Unchanged);
         assert_eq!(s.append(10, 2.0, &mut sealed), AppendResult::Duplicate);
-        assert_eq!(s.append(11, stale_nan(), &mut sealed), AppendResult::Appended);
-        assert_eq!(s.append(11, stale_nan(), &mut sealed), AppendResult::Unchanged);
+        assert_eq!(
+            s.append(11, stale_nan(), &mut sealed),
+            AppendResult::Appended
+        );
+        assert_eq!(
+            s.append(11, stale_nan(), &mut sealed),
+            AppendResult::Unchanged
+        );
         assert_eq!(s.append(11, f64::NAN, &mut sealed), AppendResult::Duplicate);
         assert_eq!(s.open.len(), 2);
         assert!(sealed.is_none());
@@ -196,7 +202,10 @@ mod tests {
         let mut head = Head::default();
         let r = head.create_series(&Labels::new([("__name__", "x")]));
         for i in 0..121 {
-            assert_eq!(head.append(r, i * 1000, i as f64), Some(AppendResult::Appended));
+            assert_eq!(
+                head.append(r, i * 1000, i as f64),
+                Some(AppendResult::Appended)
+            );
         }
         assert_eq!(head.to_persist.len(), 1);
         assert_eq!(head.to_persist[0].chunk.min_t, 0);

@@ -144,7 +144,12 @@ impl Index {
         debug_assert!(!self.labels.contains_key(&series_ref));
         let syms: Box<[(Sym, Sym)]> = labels
             .iter()
-            .map(|l| (self.interner.intern(&l.name), self.interner.intern(&l.value)))
+            .map(|l| {
+                (
+                    self.interner.intern(&l.name),
+                    self.interner.intern(&l.value),
+                )
+            })
             .collect();
         for &(n, v) in syms.iter() {
             insert_sorted(
@@ -371,7 +376,10 @@ mod tests {
             ]),
             vec![3]
         );
-        assert_eq!(idx.select(&[m(MatchOp::Regex, "job", "no.*|prom")]), vec![1, 2, 3]);
+        assert_eq!(
+            idx.select(&[m(MatchOp::Regex, "job", "no.*|prom")]),
+            vec![1, 2, 3]
+        );
         assert_eq!(
             idx.select(&[
                 m(MatchOp::Equal, "instance", "a"),
@@ -379,8 +387,14 @@ mod tests {
             ]),
             vec![1, 3, 5]
         );
-        assert_eq!(idx.select(&[m(MatchOp::Equal, "job", "nope")]), Vec::<u64>::new());
-        assert_eq!(idx.select(&[m(MatchOp::Equal, "nolabel", "x")]), Vec::<u64>::new());
+        assert_eq!(
+            idx.select(&[m(MatchOp::Equal, "job", "nope")]),
+            Vec::<u64>::new()
+        );
+        assert_eq!(
+            idx.select(&[m(MatchOp::Equal, "nolabel", "x")]),
+            Vec::<u64>::new()
+        );
     }
 
     #[test]
@@ -389,14 +403,29 @@ mod tests {
         // job="" selects the series without a job label.
         assert_eq!(idx.select(&[m(MatchOp::Equal, "job", "")]), vec![4, 5]);
         // job!="" selects the series with one.
-        assert_eq!(idx.select(&[m(MatchOp::NotEqual, "job", "")]), vec![1, 2, 3]);
+        assert_eq!(
+            idx.select(&[m(MatchOp::NotEqual, "job", "")]),
+            vec![1, 2, 3]
+        );
         // mode=~"idle|" matches idle and absent.
-        assert_eq!(idx.select(&[m(MatchOp::Regex, "mode", "idle|")]), vec![1, 2, 3, 4]);
+        assert_eq!(
+            idx.select(&[m(MatchOp::Regex, "mode", "idle|")]),
+            vec![1, 2, 3, 4]
+        );
         // x=~".*" matches everything, x=~".+" nothing (no series has x).
-        assert_eq!(idx.select(&[m(MatchOp::Regex, "x", ".*")]), vec![1, 2, 3, 4, 5]);
-        assert_eq!(idx.select(&[m(MatchOp::Regex, "x", ".+")]), Vec::<u64>::new());
+        assert_eq!(
+            idx.select(&[m(MatchOp::Regex, "x", ".*")]),
+            vec![1, 2, 3, 4, 5]
+        );
+        assert_eq!(
+            idx.select(&[m(MatchOp::Regex, "x", ".+")]),
+            Vec::<u64>::new()
+        );
         // x!="" on a name no series has: nothing.
-        assert_eq!(idx.select(&[m(MatchOp::NotEqual, "x", "")]), Vec::<u64>::new());
+        assert_eq!(
+            idx.select(&[m(MatchOp::NotEqual, "x", "")]),
+            Vec::<u64>::new()
+        );
     }
 
     #[test]
@@ -408,7 +437,10 @@ mod tests {
         idx.remove(2);
         assert_eq!(idx.lookup(&l2), None);
         assert_eq!(idx.select(&[m(MatchOp::Equal, "job", "node")]), vec![1]);
-        assert_eq!(idx.select(&[m(MatchOp::Equal, "instance", "b")]), Vec::<u64>::new());
+        assert_eq!(
+            idx.select(&[m(MatchOp::Equal, "instance", "b")]),
+            Vec::<u64>::new()
+        );
         // "b" was only used by series 2: released from the interner.
         assert_eq!(idx.interner.lookup("b"), None);
         assert_eq!(idx.len(), 4);

@@ -75,7 +75,12 @@ impl Reference {
         out
     }
 
-    pub fn label_names(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Vec<String> {
+    pub fn label_names(
+        &self,
+        mint: Timestamp,
+        maxt: Timestamp,
+        matchers: &[Matcher],
+    ) -> Vec<String> {
         let mut names = BTreeSet::new();
         for s in self.select(mint, maxt, matchers) {
             names.extend(s.labels.iter().map(|l| l.name.clone()));

@@ -34,7 +34,11 @@ fn append_scrapes(
         let mut app = storage.appender();
         let mut batch = Vec::new();
         for s in 0..series {
-            let l = labels("node_cpu_seconds_total", "node", Some(("cpu", &s.to_string())));
+            let l = labels(
+                "node_cpu_seconds_total",
+                "node",
+                Some(("cpu", &s.to_string())),
+            );
             let v = if scrape % 50 == 49 {
                 stale_nan()
             } else {
@@ -244,7 +248,11 @@ fn size_retention_deletes_oldest_chunks_first() {
     // Every persisted chunk is gone; the open chunks (in head_chunks) remain.
     assert_eq!(left.len(), 50);
     for s in &left {
-        assert!(s.samples.len() < MAX_SAMPLES_PER_CHUNK + 1, "{}", s.samples.len());
+        assert!(
+            s.samples.len() < MAX_SAMPLES_PER_CHUNK + 1,
+            "{}",
+            s.samples.len()
+        );
         assert_eq!(s.samples.last().map(|x| x.t), Some(start + 499 * 15_000));
     }
 }
@@ -280,9 +288,7 @@ fn series_limit_refuses_new_series_but_keeps_the_batch() {
     storage.register_metrics(&mut registry);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
-    assert!(text.contains(
-        r#"bellwether_storage_samples_refused_total{reason="series_limit"} 1"#
-    ));
+    assert!(text.contains(r#"bellwether_storage_samples_refused_total{reason="series_limit"} 1"#));
     assert!(text.contains("bellwether_storage_samples_appended_total 3"));
     assert!(text.contains("bellwether_storage_active_series 2"));
     assert!(text.contains("# HELP bellwether_storage_wal_fsync_duration_seconds"));

@@ -104,7 +104,8 @@ impl RecordBuilder {
             (sample.series_ref as i64).wrapping_sub(base.0 as i64),
         );
         put_varint(&mut self.buf, sample.t.wrapping_sub(base.1));
-        self.buf.extend_from_slice(&sample.v.to_bits().to_le_bytes());
+        self.buf
+            .extend_from_slice(&sample.v.to_bits().to_le_bytes());
     }
 
     /// Writes the samples header (count and bases) in front of the pushed samples.
@@ -376,8 +377,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (expected, path) = write_records(dir.path());
         let bytes = std::fs::read(&path).expect("read");
-        let first_len = HEADER_BYTES
-            + u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes")) as usize;
+        let first_len =
+            HEADER_BYTES + u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes")) as usize;
         for cut in first_len + 1..bytes.len() {
             let results: Vec<_> = RecordReader::new(&bytes[..cut]).collect();
             assert_eq!(results.len(), 2, "cut at {cut}");
