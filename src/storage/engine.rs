@@ -45,10 +45,10 @@ use super::chunk::{self, ChunkEncoder, ChunkIter};
 use super::db::{self, Checkpoint, PersistChunk, ReadPool};
 use super::encoding::encode_labels;
 use super::head::{AppendResult, Head};
-use super::index::SeriesRef;
+use super::index::{label_hash, SeriesRef};
 use super::metrics::Metrics;
 use super::wal::{self, Record, RecordBuilder, RecordReader, Wal, WalSample};
-use super::{AppendOutcome, Series, StorageError, StorageOptions, StorageStats};
+use super::{AppendOutcome, Series, SeriesId, StorageError, StorageOptions, StorageStats};
 
 /// How often the head is checkpointed into SQLite and the WAL truncated.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(300);
@@ -162,14 +162,27 @@ impl Engine {
         }
     }
 
+    pub fn series_ref(&self, labels: &Labels) -> Option<SeriesRef> {
+        let hash = super::index::label_hash(labels);
+        self.state.read().head.index.lookup(labels, hash)
+    }
+
     /// Validates, logs and appends one batch. See [`super::Appender::commit`].
-    pub fn commit(&self, pending: Vec<(Labels, Sample)>) -> Result<AppendOutcome, StorageError> {
+    pub fn commit(&self, pending: Vec<(SeriesId, Sample)>) -> Result<AppendOutcome, StorageError> {
         let mut outcome = AppendOutcome::default();
         if pending.is_empty() {
             return Ok(outcome);
         }
         let min_valid = now_millis().saturating_sub(retention_ms(&self.options));
         let max_series = self.options.max_series;
+        // Hash outside the lock: it is the most expensive part of a lookup.
+        let hashes: Vec<u64> = pending
+            .iter()
+            .map(|(id, _)| match id {
+                SeriesId::Labels(labels) => super::index::label_hash(labels),
+                SeriesId::Ref(_) => 0,
+            })
+            .collect();
         let mut guard = self.state.write();
         let st = &mut *guard;
         if st.closed {
@@ -178,14 +191,26 @@ impl Engine {
 
         // Pass 1: resolve or create series; log new series before their samples.
         let mut refs: Vec<Option<SeriesRef>> = Vec::with_capacity(pending.len());
-        let mut created: Vec<(SeriesRef, usize)> = Vec::new();
-        for (i, (labels, sample)) in pending.iter().enumerate() {
+        let mut created: Vec<(SeriesRef, &Labels)> = Vec::new();
+        for (i, (id, sample)) in pending.iter().enumerate() {
             if sample.t < min_valid {
                 outcome.too_old += 1;
                 refs.push(None);
                 continue;
             }
-            let series_ref = match st.head.index.lookup(labels) {
+            let labels = match id {
+                SeriesId::Ref(r) => {
+                    if st.head.series.contains_key(r) {
+                        refs.push(Some(*r));
+                    } else {
+                        outcome.unknown_ref += 1;
+                        refs.push(None);
+                    }
+                    continue;
+                }
+                SeriesId::Labels(labels) => labels,
+            };
+            let series_ref = match st.head.index.lookup(labels, hashes[i]) {
                 Some(r) => r,
                 None if max_series > 0 && st.head.index.len() >= max_series => {
                     outcome.series_limit += 1;
@@ -193,8 +218,8 @@ impl Engine {
                     continue;
                 }
                 None => {
-                    let r = st.head.create_series(labels);
-                    created.push((r, i));
+                    let r = st.head.create_series(labels, hashes[i]);
+                    created.push((r, labels));
                     r
                 }
             };
@@ -202,7 +227,7 @@ impl Engine {
         }
         if !created.is_empty() {
             st.record
-                .series(created.iter().map(|&(r, i)| (r, &pending[i].0)));
+                .series(created.iter().map(|&(r, labels)| (r, labels)));
             match st.wal.append(st.record.payload()) {
                 Ok(n) => {
                     self.metrics.wal_bytes_written.inc_by(n as u64);
@@ -276,6 +301,7 @@ impl Engine {
         m.refused("duplicate", outcome.duplicate);
         m.refused("too_old", outcome.too_old);
         m.refused("series_limit", outcome.series_limit);
+        m.refused("unknown_ref", outcome.unknown_ref);
         Ok(outcome)
     }
 
@@ -772,7 +798,7 @@ fn recover(
     let mut head = Head::default();
     for (series_ref, labels) in db::load_series(conn, db_path)? {
         match labels {
-            Some(labels) if head.index.lookup(&labels).is_none() => {
+            Some(labels) if head.index.lookup(&labels, label_hash(&labels)).is_none() => {
                 head.add_series(series_ref, &labels, true)
             }
             Some(_) => tracing::warn!(series_ref, "duplicate label set in the series table"),
@@ -841,7 +867,7 @@ fn recover(
                         if head.series.contains_key(&series_ref) {
                             continue;
                         }
-                        match head.index.lookup(&labels) {
+                        match head.index.lookup(&labels, label_hash(&labels)) {
                             Some(existing) => {
                                 aliases.insert(series_ref, existing);
                             }

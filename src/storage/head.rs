@@ -116,15 +116,18 @@ pub struct Head {
 
 impl Head {
     /// Creates a series with a new ref.
-    pub fn create_series(&mut self, labels: &Labels) -> SeriesRef {
+    pub fn create_series(&mut self, labels: &Labels, hash: u64) -> SeriesRef {
         let series_ref = self.next_ref;
-        self.add_series(series_ref, labels, false);
+        self.index.insert(series_ref, labels, hash);
+        self.series.insert(series_ref, MemSeries::new(false));
+        self.next_ref += 1;
         series_ref
     }
 
-    /// Adds a series under a known ref (recovery) or a new one.
+    /// Adds a series under a known ref (recovery).
     pub fn add_series(&mut self, series_ref: SeriesRef, labels: &Labels, in_db: bool) {
-        self.index.insert(series_ref, labels);
+        self.index
+            .insert(series_ref, labels, super::index::label_hash(labels));
         self.series.insert(series_ref, MemSeries::new(in_db));
         self.next_ref = self.next_ref.max(series_ref + 1);
     }
@@ -200,7 +203,8 @@ mod tests {
     #[test]
     fn chunks_are_cut_at_120_samples_and_two_hours() {
         let mut head = Head::default();
-        let r = head.create_series(&Labels::new([("__name__", "x")]));
+        let l = Labels::new([("__name__", "x")]);
+        let r = head.create_series(&l, super::super::index::label_hash(&l));
         for i in 0..121 {
             assert_eq!(
                 head.append(r, i * 1000, i as f64),

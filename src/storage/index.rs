@@ -43,6 +43,32 @@ impl Hasher for IntHasher {
     }
 }
 
+/// The hash the index files a label set under: a word-at-a-time multiply
+/// hash over names and values, several times faster than `Labels::hash64`'s
+/// SipHash on the append path. Collisions are resolved by comparing labels.
+pub fn label_hash(labels: &Labels) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h: u64 = labels.len() as u64;
+    let mut mix = |bytes: &[u8]| {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let w = u64::from_le_bytes(w.try_into().expect("chunks_exact yields 8 bytes"));
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        let mut tail = [0u8; 8];
+        let rest = words.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        // The length separates "ab"+"c" from "a"+"bc".
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(tail) ^ ((bytes.len() as u64) << 56))
+            .wrapping_mul(K);
+    };
+    for l in labels {
+        mix(l.name.as_bytes());
+        mix(l.value.as_bytes());
+    }
+    h ^ (h >> 29)
+}
+
 pub type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 type Sym = u32;
@@ -115,8 +141,8 @@ impl Index {
     }
 
     /// The ref of `labels`, if the series exists.
-    pub fn lookup(&self, labels: &Labels) -> Option<SeriesRef> {
-        let hash = labels.hash64();
+    /// `hash` is [`label_hash`] of `labels`, computed by the caller (outside locks).
+    pub fn lookup(&self, labels: &Labels, hash: u64) -> Option<SeriesRef> {
         let primary = *self.by_hash.get(&hash)?;
         if self.same(primary, labels) {
             return Some(primary);
@@ -140,7 +166,7 @@ impl Index {
 
     /// Adds a series under `series_ref`, which must be new and greater than
     /// every ref added before (postings stay sorted by pushing).
-    pub fn insert(&mut self, series_ref: SeriesRef, labels: &Labels) {
+    pub fn insert(&mut self, series_ref: SeriesRef, labels: &Labels, hash: u64) {
         debug_assert!(!self.labels.contains_key(&series_ref));
         let syms: Box<[(Sym, Sym)]> = labels
             .iter()
@@ -159,7 +185,6 @@ impl Index {
         }
         insert_sorted(&mut self.all, series_ref);
         self.labels.insert(series_ref, syms);
-        let hash = labels.hash64();
         if let Some(&existing) = self.by_hash.get(&hash) {
             if existing != series_ref {
                 self.collisions.entry(hash).or_default().push(series_ref);
@@ -197,7 +222,7 @@ impl Index {
         if let Ok(i) = self.all.binary_search(&series_ref) {
             self.all.remove(i);
         }
-        let hash = labels.hash64();
+        let hash = label_hash(&labels);
         if self.by_hash.get(&hash) == Some(&series_ref) {
             self.by_hash.remove(&hash);
             if let Some(list) = self.collisions.get_mut(&hash) {
@@ -355,7 +380,8 @@ mod tests {
             vec![("__name__", "cpu"), ("instance", "a"), ("mode", "user")],
         ];
         for (i, set) in sets.into_iter().enumerate() {
-            idx.insert(i as SeriesRef + 1, &Labels::new(set));
+            let l = Labels::new(set);
+            idx.insert(i as SeriesRef + 1, &l, label_hash(&l));
         }
         idx
     }
@@ -432,10 +458,10 @@ mod tests {
     fn lookup_remove_and_interning() {
         let mut idx = index();
         let l2 = Labels::new([("__name__", "up"), ("job", "node"), ("instance", "b")]);
-        assert_eq!(idx.lookup(&l2), Some(2));
+        assert_eq!(idx.lookup(&l2, label_hash(&l2)), Some(2));
         assert_eq!(idx.labels_of(2), Some(l2.clone()));
         idx.remove(2);
-        assert_eq!(idx.lookup(&l2), None);
+        assert_eq!(idx.lookup(&l2, label_hash(&l2)), None);
         assert_eq!(idx.select(&[m(MatchOp::Equal, "job", "node")]), vec![1]);
         assert_eq!(
             idx.select(&[m(MatchOp::Equal, "instance", "b")]),
@@ -444,6 +470,22 @@ mod tests {
         // "b" was only used by series 2: released from the interner.
         assert_eq!(idx.interner.lookup("b"), None);
         assert_eq!(idx.len(), 4);
+    }
+
+    #[test]
+    fn colliding_hashes_are_told_apart_by_labels() {
+        let mut idx = Index::default();
+        let a = Labels::new([("__name__", "a")]);
+        let b = Labels::new([("__name__", "b")]);
+        // Force both under one hash.
+        idx.insert(1, &a, 7);
+        idx.insert(2, &b, 7);
+        assert_eq!(idx.lookup(&a, 7), Some(1));
+        assert_eq!(idx.lookup(&b, 7), Some(2));
+        assert_ne!(label_hash(&a), label_hash(&b));
+        let ab = Labels::new([("ab", "c")]);
+        let a_bc = Labels::new([("a", "bc")]);
+        assert_ne!(label_hash(&ab), label_hash(&a_bc));
     }
 
     #[test]

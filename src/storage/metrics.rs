@@ -5,7 +5,7 @@
 //! | metric | type | meaning |
 //! |---|---|---|
 //! | `bellwether_storage_samples_appended_total` | counter | Samples accepted into the head |
-//! | `bellwether_storage_samples_refused_total{reason}` | counter | Samples refused, by reason: `out_of_order`, `duplicate`, `too_old`, `series_limit` |
+//! | `bellwether_storage_samples_refused_total{reason}` | counter | Samples refused, by reason: `out_of_order`, `duplicate`, `too_old`, `series_limit`, `unknown_ref` |
 //! | `bellwether_storage_series_created_total` | counter | Series created in the head |
 //! | `bellwether_storage_active_series` | gauge | Series currently in the head index |
 //! | `bellwether_storage_wal_bytes_written_total` | counter | Bytes written to WAL segments |
@@ -98,7 +98,7 @@ impl Metrics {
         );
         r.register(
             "samples_refused",
-            "Samples refused, by reason (out_of_order, duplicate, too_old, series_limit)",
+            "Samples refused, by reason (out_of_order, duplicate, too_old, series_limit, unknown_ref)",
             self.samples_refused.clone(),
         );
         r.register(

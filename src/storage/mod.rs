@@ -36,6 +36,7 @@ use std::time::Duration;
 use crate::model::{Labels, Matcher, Sample, Timestamp};
 
 pub use chunk::{ChunkEncoder, ChunkError, ChunkIter, MAX_SAMPLES_PER_CHUNK};
+pub use index::SeriesRef;
 
 /// Options of the store, from the config's `storage` section and the CLI.
 #[derive(Clone, Debug)]
@@ -101,6 +102,9 @@ pub struct AppendOutcome {
     pub too_old: usize,
     /// New series refused because `storage.max_series` is reached.
     pub series_limit: usize,
+    /// Samples added with [`Appender::add_ref`] whose series no longer exists
+    /// (deleted by retention): look the series up again, or add by labels.
+    pub unknown_ref: usize,
 }
 
 /// A series and its samples within the queried range, in time order.
@@ -184,6 +188,12 @@ impl Storage {
         self.engine().stats()
     }
 
+    /// The ref of an existing series, for [`Appender::add_ref`]. A scraper
+    /// caches it per exposition line so later scrapes skip label hashing.
+    pub fn series_ref(&self, labels: &Labels) -> Option<SeriesRef> {
+        self.engine().series_ref(labels)
+    }
+
     /// Writes every sealed chunk waiting in memory to SQLite and waits for it.
     /// The background threads do this every second; tests and tools call it to
     /// observe a settled state.
@@ -219,13 +229,28 @@ impl Storage {
 /// Buffers samples for one atomic commit (one WAL record, one lock acquisition).
 pub struct Appender {
     storage: Storage,
-    pending: Vec<(Labels, Sample)>,
+    pending: Vec<(SeriesId, Sample)>,
+}
+
+/// How a pending sample names its series.
+pub(crate) enum SeriesId {
+    Labels(Labels),
+    Ref(SeriesRef),
 }
 
 impl Appender {
     /// Adds one sample to the batch. `labels` must be a valid, canonical label set.
     pub fn add(&mut self, labels: Labels, t: Timestamp, v: f64) {
-        self.pending.push((labels, Sample { t, v }));
+        self.pending
+            .push((SeriesId::Labels(labels), Sample { t, v }));
+    }
+
+    /// Adds one sample to a series known by its ref ([`Storage::series_ref`]):
+    /// the fast path, no label hashing. A ref whose series was deleted since is
+    /// counted in [`AppendOutcome::unknown_ref`].
+    pub fn add_ref(&mut self, series_ref: SeriesRef, t: Timestamp, v: f64) {
+        self.pending
+            .push((SeriesId::Ref(series_ref), Sample { t, v }));
     }
 
     pub fn len(&self) -> usize {

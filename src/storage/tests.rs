@@ -282,14 +282,30 @@ fn series_limit_refuses_new_series_but_keeps_the_batch() {
             duplicate: 1,
             too_old: 0,
             series_limit: 1,
+            unknown_ref: 0,
         }
     );
+    // The ref fast path: known refs append, unknown ones are counted.
+    let a = storage
+        .series_ref(&labels("a", "j", None))
+        .expect("series a exists");
+    assert_eq!(storage.series_ref(&labels("c", "j", None)), None);
+    let mut app = storage.appender();
+    app.add_ref(a, t + 2, 4.0);
+    app.add_ref(a + 1000, t + 2, 4.0);
+    let outcome = app.commit().expect("commit");
+    assert_eq!((outcome.appended, outcome.unknown_ref), (1, 1));
+    let got = storage
+        .querier(t + 2, t + 2)
+        .select(&[Matcher::equal("__name__", "a")])
+        .expect("select");
+    assert_eq!(got[0].samples, vec![Sample { t: t + 2, v: 4.0 }]);
     let mut registry = prometheus_client::registry::Registry::default();
     storage.register_metrics(&mut registry);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
     assert!(text.contains(r#"bellwether_storage_samples_refused_total{reason="series_limit"} 1"#));
-    assert!(text.contains("bellwether_storage_samples_appended_total 3"));
+    assert!(text.contains("bellwether_storage_samples_appended_total 4"));
     assert!(text.contains("bellwether_storage_active_series 2"));
     assert!(text.contains("# HELP bellwether_storage_wal_fsync_duration_seconds"));
 }
