@@ -32,8 +32,8 @@ const METRICS: &[(&str, &[&str])] = &[
         &["device", "fstype", "mountpoint"],
     ),
     ("node_disk_io_time_seconds_total", &["device"]),
-    ("node_memory_MemAvailable_bytes", &[]),
-    ("node_load1", &[]),
+    ("node_memory_bytes", &["kind"]),
+    ("node_pressure_waiting_seconds", &["resource"]),
     ("node_network_receive_errs_total", &["device"]),
     (
         "node_hwmon_temp_celsius",
@@ -92,6 +92,7 @@ pub fn series(n: usize, rng: &mut Rng) -> Vec<SeriesGen> {
                 "node_filesystem_size_bytes" => Kind::Constant,
                 "node_network_receive_errs_total" => Kind::RareCounter,
                 n if n.ends_with("seconds_total") => Kind::SecondsCounter,
+                "node_pressure_waiting_seconds" => Kind::RandomWalk,
                 n if n.ends_with("_total") => Kind::IntegerCounter,
                 _ => Kind::RandomWalk,
             };
