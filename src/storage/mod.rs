@@ -3,21 +3,40 @@
 //! Owns series identity, the inverted index, the in-memory head, the write-ahead
 //! log, sealed chunks in SQLite and retention. Everything else writes through an
 //! [`Appender`] and reads through a [`Querier`]; nothing outside this module
-//! touches the files under the data directory's `wal/` or the `chunks`/`series`
-//! tables.
+//! touches the files under the data directory's `wal/` or the `series`,
+//! `chunks`, `head_chunks` and `storage_meta` tables of `bellwether.db`.
 //!
-//! SKELETON NOTE: this file currently holds the public API with a naive,
-//! in-memory, non-durable implementation so other modules can be built against
-//! it. The real engine replaces the internals and keeps the API.
+//! Files, one role each:
+//! - `chunk.rs`: the Gorilla chunk codec;
+//! - `index.rs`: label set → series ref, postings, matcher evaluation;
+//! - `head.rs`: per-series open and unpersisted chunks, the append rules;
+//! - `wal.rs`: WAL segments and record format;
+//! - `db.rs`: the SQLite schema and statements;
+//! - `engine.rs`: recovery, commit, checkpoint, retention, queries, threads;
+//! - `metrics.rs`: the `bellwether_storage_*` metrics;
+//! - `reference.rs` (tests only): the naive model the engine is checked against.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod chunk;
+mod db;
+mod encoding;
+mod engine;
+mod head;
+mod index;
+mod metrics;
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod tests;
+mod wal;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
-
 use crate::model::{Labels, Matcher, Sample, Timestamp};
+
+pub use chunk::{ChunkEncoder, ChunkError, ChunkIter, MAX_SAMPLES_PER_CHUNK};
+pub use index::SeriesRef;
 
 /// Options of the store, from the config's `storage` section and the CLI.
 #[derive(Clone, Debug)]
@@ -83,6 +102,9 @@ pub struct AppendOutcome {
     pub too_old: usize,
     /// New series refused because `storage.max_series` is reached.
     pub series_limit: usize,
+    /// Samples added with [`Appender::add_ref`] whose series no longer exists
+    /// (deleted by retention): look the series up again, or add by labels.
+    pub unknown_ref: usize,
 }
 
 /// A series and its samples within the queried range, in time order.
@@ -99,33 +121,44 @@ pub struct StorageStats {
     pub total_series: usize,
 }
 
-/// The store. Cheap to clone; all clones share one engine.
+/// The store. Cheap to clone; all clones share one engine. When the last
+/// clone is dropped the background threads stop without a checkpoint (on
+/// disk that is the same as a crash, which recovery handles); call
+/// [`Storage::close`] for an orderly shutdown.
 #[derive(Clone)]
 pub struct Storage {
-    inner: Arc<RwLock<Naive>>,
-    options: Arc<StorageOptions>,
+    handle: Arc<Handle>,
 }
 
-#[derive(Default)]
-struct Naive {
-    series: BTreeMap<Labels, Vec<Sample>>,
+/// Stops the engine's threads when the last `Storage` clone goes away.
+struct Handle {
+    engine: Arc<engine::Engine>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.engine.stop_threads();
+    }
 }
 
 impl Storage {
-    /// Opens (and recovers) the store under `options.data_dir`.
+    /// Opens (and recovers) the store under `options.data_dir`: loads the
+    /// series, persisted chunk metadata and the last checkpoint's open chunks
+    /// from SQLite, then replays the WAL written since.
     pub fn open(options: StorageOptions) -> Result<Storage, StorageError> {
-        std::fs::create_dir_all(&options.data_dir).map_err(|source| StorageError::Io {
-            path: options.data_dir.clone(),
-            source,
-        })?;
         Ok(Storage {
-            inner: Arc::new(RwLock::new(Naive::default())),
-            options: Arc::new(options),
+            handle: Arc::new(Handle {
+                engine: engine::Engine::open(options)?,
+            }),
         })
     }
 
+    fn engine(&self) -> &engine::Engine {
+        &self.handle.engine
+    }
+
     pub fn options(&self) -> &StorageOptions {
-        &self.options
+        self.engine().options()
     }
 
     /// A batch writer; nothing is visible or durable until [`Appender::commit`].
@@ -145,34 +178,79 @@ impl Storage {
         }
     }
 
-    /// Registers the store's metrics (samples appended, active series, WAL and
-    /// SQLite latencies, refused samples by reason) with the daemon's registry.
-    pub fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
-
-    pub fn stats(&self) -> StorageStats {
-        let n = self.inner.read().series.len();
-        StorageStats {
-            active_series: n,
-            total_series: n,
-        }
+    /// Registers the store's metrics (see `metrics.rs` for the list) with the
+    /// daemon's registry.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.engine().metrics.register(registry);
     }
 
-    /// Flushes the WAL and persists what can be persisted; call once before exit.
+    pub fn stats(&self) -> StorageStats {
+        self.engine().stats()
+    }
+
+    /// The ref of an existing series, for [`Appender::add_ref`]. A scraper
+    /// caches it per exposition line so later scrapes skip label hashing.
+    pub fn series_ref(&self, labels: &Labels) -> Option<SeriesRef> {
+        self.engine().series_ref(labels)
+    }
+
+    /// Writes every sealed chunk waiting in memory to SQLite and waits for it.
+    /// The background threads do this every second; tests and tools call it to
+    /// observe a settled state.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.engine().flush()
+    }
+
+    /// Runs a checkpoint now (normally every 5 minutes and on close): persists
+    /// series, sealed chunks and open-chunk snapshots in one SQLite
+    /// transaction, then deletes the WAL segments it covers.
+    pub fn checkpoint(&self) -> Result<(), StorageError> {
+        self.engine().checkpoint()
+    }
+
+    /// Runs age and size retention now (normally every minute).
+    pub fn run_retention(&self) -> Result<(), StorageError> {
+        self.engine().run_retention()
+    }
+
+    /// Bytes on disk: the database, its SQLite WAL and the WAL segments.
+    pub fn disk_bytes(&self) -> u64 {
+        self.engine().disk_bytes()
+    }
+
+    /// Stops the background threads, writes a final checkpoint and fsyncs the
+    /// WAL; call once before exit. Later appends and queries fail with
+    /// [`StorageError::Closed`].
     pub fn close(&self) -> Result<(), StorageError> {
-        Ok(())
+        self.engine().close()
     }
 }
 
 /// Buffers samples for one atomic commit (one WAL record, one lock acquisition).
 pub struct Appender {
     storage: Storage,
-    pending: Vec<(Labels, Sample)>,
+    pending: Vec<(SeriesId, Sample)>,
+}
+
+/// How a pending sample names its series.
+pub(crate) enum SeriesId {
+    Labels(Labels),
+    Ref(SeriesRef),
 }
 
 impl Appender {
     /// Adds one sample to the batch. `labels` must be a valid, canonical label set.
     pub fn add(&mut self, labels: Labels, t: Timestamp, v: f64) {
-        self.pending.push((labels, Sample { t, v }));
+        self.pending
+            .push((SeriesId::Labels(labels), Sample { t, v }));
+    }
+
+    /// Adds one sample to a series known by its ref ([`Storage::series_ref`]):
+    /// the fast path, no label hashing. A ref whose series was deleted since is
+    /// counted in [`AppendOutcome::unknown_ref`].
+    pub fn add_ref(&mut self, series_ref: SeriesRef, t: Timestamp, v: f64) {
+        self.pending
+            .push((SeriesId::Ref(series_ref), Sample { t, v }));
     }
 
     pub fn len(&self) -> usize {
@@ -183,35 +261,12 @@ impl Appender {
         self.pending.is_empty()
     }
 
-    /// Makes the batch visible and durable (written to the WAL before this returns).
+    /// Makes the batch visible and durable: the batch is written to the WAL
+    /// (write(2), fsynced within `wal_flush_interval`) before this returns.
+    /// Refused samples are counted in the outcome, never abort the batch.
+    /// On an I/O error, accepted samples may be visible but not durable.
     pub fn commit(self) -> Result<AppendOutcome, StorageError> {
-        let mut outcome = AppendOutcome::default();
-        let mut inner = self.storage.inner.write();
-        for (labels, sample) in self.pending {
-            let max_series = self.storage.options.max_series;
-            let known = inner.series.contains_key(&labels);
-            if !known && max_series > 0 && inner.series.len() >= max_series {
-                outcome.series_limit += 1;
-                continue;
-            }
-            let samples = inner.series.entry(labels).or_default();
-            if !known {
-                outcome.series_added += 1;
-            }
-            match samples.last() {
-                Some(last) if sample.t < last.t => outcome.out_of_order += 1,
-                Some(last) if sample.t == last.t => {
-                    if last.v.to_bits() != sample.v.to_bits() {
-                        outcome.duplicate += 1;
-                    }
-                }
-                _ => {
-                    samples.push(sample);
-                    outcome.appended += 1;
-                }
-            }
-        }
-        Ok(outcome)
+        self.storage.engine().commit(self.pending)
     }
 }
 
@@ -226,31 +281,17 @@ impl Querier {
     /// Series matching every matcher that have at least one sample in range,
     /// sorted by label set, each with its samples in range.
     pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError> {
-        let inner = self.storage.inner.read();
-        let mut out = Vec::new();
-        for (labels, samples) in &inner.series {
-            if !matchers.iter().all(|m| m.matches_labels(labels)) {
-                continue;
-            }
-            let in_range: Vec<Sample> = samples
-                .iter()
-                .filter(|s| s.t >= self.mint && s.t <= self.maxt)
-                .copied()
-                .collect();
-            if !in_range.is_empty() {
-                out.push(Series {
-                    labels: labels.clone(),
-                    samples: in_range,
-                });
-            }
-        }
-        Ok(out)
+        self.storage
+            .engine()
+            .select(self.mint, self.maxt, matchers, true)
     }
 
     /// Label sets of the series `select` would return, without their samples.
     pub fn series(&self, matchers: &[Matcher]) -> Result<Vec<Labels>, StorageError> {
         Ok(self
-            .select(matchers)?
+            .storage
+            .engine()
+            .select(self.mint, self.maxt, matchers, false)?
             .into_iter()
             .map(|s| s.labels)
             .collect())
@@ -258,11 +299,14 @@ impl Querier {
 
     /// Sorted label names of the series matching all matchers (all series when empty).
     pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut names = BTreeSet::new();
-        for labels in self.series(matchers)? {
-            names.extend(labels.iter().map(|l| l.name.clone()));
-        }
-        Ok(names.into_iter().collect())
+        let mut names: Vec<String> = self
+            .series(matchers)?
+            .iter()
+            .flat_map(|labels| labels.iter().map(|l| l.name.clone()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Ok(names)
     }
 
     /// Sorted values of label `name` over the series matching all matchers.
@@ -271,12 +315,13 @@ impl Querier {
         name: &str,
         matchers: &[Matcher],
     ) -> Result<Vec<String>, StorageError> {
-        let mut values = BTreeSet::new();
-        for labels in self.series(matchers)? {
-            if let Some(v) = labels.get(name) {
-                values.insert(v.to_string());
-            }
-        }
-        Ok(values.into_iter().collect())
+        let mut values: Vec<String> = self
+            .series(matchers)?
+            .iter()
+            .filter_map(|labels| labels.get(name).map(str::to_string))
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        Ok(values)
     }
 }
