@@ -577,7 +577,10 @@ mod http_tests {
     /// Three series: two `up` targets and one `node_cpu_seconds_total`, samples at 10s and 20s.
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
-        let storage = Storage::open(StorageOptions::new(dir.path())).expect("opening the store");
+        // The fixtures use timestamps near the epoch: keep them inside retention.
+        let mut options = StorageOptions::new(dir.path());
+        options.retention = std::time::Duration::from_secs(100 * 365 * 86400);
+        let storage = Storage::open(options).expect("opening the store");
         let mut app = storage.appender();
         for (labels, t) in [
             (
