@@ -9,3 +9,4 @@ mod crash;
 mod lifecycle;
 mod remote_write;
 mod scrape;
+mod promql;
