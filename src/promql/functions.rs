@@ -42,11 +42,10 @@ impl Evaluator<'_> {
         match name {
             "time" => return Ok(Value::Scalar { t, v: t as f64 / 1000.0 }),
             "pi" => {
-                return Ok(Value::Vector(vec![InstantSample {
-                    labels: Labels::empty(),
+                return Ok(Value::Scalar {
                     t,
                     v: std::f64::consts::PI,
-                }]))
+                })
             }
             "timestamp" => {
                 // A selector's samples carry their own time; anything else
@@ -118,7 +117,9 @@ impl Evaluator<'_> {
                 v: 1.0,
             }]));
         }
-        if name == "holt_winters" {
+        // Prometheus checks the factors per series, so a window without
+        // samples never fails.
+        if name == "holt_winters" && !series.is_empty() {
             let (sf, tf) = (scalars.first().copied(), scalars.get(1).copied());
             let (Some(sf), Some(tf)) = (sf, tf) else {
                 return Err(EvalError::BadQuery("holt_winters needs three arguments".into()));
