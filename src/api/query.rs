@@ -271,7 +271,11 @@ fn write_point(out: &mut String, t: Timestamp, v: f64) {
 /// `jsonutil.MarshalTimestamp`: seconds with up to three decimals, no trailing-zero trimming
 /// beyond dropping a zero fraction.
 fn write_timestamp(out: &mut String, t: Timestamp) {
-    let (sign, abs) = if t < 0 { ("-", t.unsigned_abs()) } else { ("", t as u64) };
+    let (sign, abs) = if t < 0 {
+        ("-", t.unsigned_abs())
+    } else {
+        ("", t as u64)
+    };
     let _ = write!(out, "{sign}{}", abs / 1000);
     let fraction = abs % 1000;
     if fraction != 0 {

@@ -27,7 +27,11 @@ struct Group {
 }
 
 impl Evaluator<'_> {
-    pub(crate) fn aggregate(&mut self, a: &AggregateExpr, t: Timestamp) -> Result<Value, EvalError> {
+    pub(crate) fn aggregate(
+        &mut self,
+        a: &AggregateExpr,
+        t: Timestamp,
+    ) -> Result<Value, EvalError> {
         let op = a.op.id();
         let (without, mut grouping) = match &a.modifier {
             Some(LabelModifier::Include(ls)) => (false, ls.labels.clone()),
@@ -181,7 +185,11 @@ impl Evaluator<'_> {
                 }
                 T_TOPK | T_BOTTOMK => {
                     let mut heap = group.heap;
-                    let less = if op == T_TOPK { topk_less } else { bottomk_less };
+                    let less = if op == T_TOPK {
+                        topk_less
+                    } else {
+                        bottomk_less
+                    };
                     // `sort.Sort(sort.Reverse(heap))`: greatest by `less` first.
                     heap.sort_by(|a, b| total(less, b, a));
                     for s in heap {

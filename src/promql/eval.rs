@@ -181,7 +181,12 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The time a selector or subquery with these modifiers reads at, when evaluated at `t`.
-    pub(crate) fn reference_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: Timestamp) -> i64 {
+    pub(crate) fn reference_time(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        t: Timestamp,
+    ) -> i64 {
         let base = match at {
             None => t,
             Some(AtModifier::Start) => self.query_start,
@@ -216,7 +221,11 @@ impl<'a> Evaluator<'a> {
             }
             Expr::Subquery(sq) => {
                 let (from, to) = self.shifted(&sq.at, &sq.offset, eval_window);
-                self.plan_windows(&sq.expr, (from.saturating_sub(duration_ms(&sq.range)), to), out);
+                self.plan_windows(
+                    &sq.expr,
+                    (from.saturating_sub(duration_ms(&sq.range)), to),
+                    out,
+                );
             }
             Expr::Aggregate(a) => {
                 if let Some(p) = &a.param {
@@ -239,7 +248,12 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn shifted(&self, at: &Option<AtModifier>, offset: &Option<Offset>, w: (i64, i64)) -> (i64, i64) {
+    fn shifted(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        w: (i64, i64),
+    ) -> (i64, i64) {
         (
             self.reference_time(at, offset, w.0),
             self.reference_time(at, offset, w.1),
@@ -634,7 +648,11 @@ fn vector_scalar_binop(
             } else {
                 s.labels
             };
-            out.push(InstantSample { labels, t, v: value });
+            out.push(InstantSample {
+                labels,
+                t,
+                v: value,
+            });
         }
     }
     Ok(out)
@@ -653,7 +671,10 @@ fn set_binop(
             if lhs.is_empty() || rhs.is_empty() {
                 return Vec::new();
             }
-            let right: HashSet<Vec<u8>> = rhs.iter().map(|s| signature(&s.labels, on, names)).collect();
+            let right: HashSet<Vec<u8>> = rhs
+                .iter()
+                .map(|s| signature(&s.labels, on, names))
+                .collect();
             lhs.into_iter()
                 .filter(|s| right.contains(&signature(&s.labels, on, names)))
                 .collect()
@@ -665,7 +686,10 @@ fn set_binop(
             if rhs.is_empty() {
                 return lhs;
             }
-            let left: HashSet<Vec<u8>> = lhs.iter().map(|s| signature(&s.labels, on, names)).collect();
+            let left: HashSet<Vec<u8>> = lhs
+                .iter()
+                .map(|s| signature(&s.labels, on, names))
+                .collect();
             let mut out = lhs;
             out.extend(
                 rhs.into_iter()
@@ -677,7 +701,10 @@ fn set_binop(
             if lhs.is_empty() || rhs.is_empty() {
                 return lhs;
             }
-            let right: HashSet<Vec<u8>> = rhs.iter().map(|s| signature(&s.labels, on, names)).collect();
+            let right: HashSet<Vec<u8>> = rhs
+                .iter()
+                .map(|s| signature(&s.labels, on, names))
+                .collect();
             lhs.into_iter()
                 .filter(|s| !right.contains(&signature(&s.labels, on, names)))
                 .collect()
@@ -741,7 +768,11 @@ fn vector_binop(
         let Some(rs) = one_by_sig.get(&sig) else {
             continue;
         };
-        let (l, r) = if one_to_many { (rs.v, ls.v) } else { (ls.v, rs.v) };
+        let (l, r) = if one_to_many {
+            (rs.v, ls.v)
+        } else {
+            (ls.v, rs.v)
+        };
         let (mut value, keep) = elem_binop(op, l, r)?;
         if return_bool {
             value = btos(keep);

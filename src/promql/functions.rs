@@ -18,16 +18,76 @@ use crate::model::{is_valid_label_name, Labels, MatchOp, Timestamp, METRIC_NAME}
 /// The functions Prometheus 2.42 knows. The parser knows later ones too;
 /// those are refused as Prometheus 2.42 refuses them, as unknown.
 pub const PROMETHEUS_2_42_FUNCTIONS: &[&str] = &[
-    "abs", "absent", "absent_over_time", "acos", "acosh", "asin", "asinh", "atan", "atanh",
-    "avg_over_time", "ceil", "changes", "clamp", "clamp_max", "clamp_min", "cos", "cosh",
-    "count_over_time", "days_in_month", "day_of_month", "day_of_week", "day_of_year", "deg",
-    "delta", "deriv", "exp", "floor", "histogram_count", "histogram_fraction",
-    "histogram_quantile", "histogram_sum", "holt_winters", "hour", "idelta", "increase", "irate",
-    "label_replace", "label_join", "ln", "log10", "log2", "last_over_time", "max_over_time",
-    "min_over_time", "minute", "month", "pi", "predict_linear", "present_over_time",
-    "quantile_over_time", "rad", "rate", "resets", "round", "scalar", "sgn", "sin", "sinh", "sort",
-    "sort_desc", "sqrt", "stddev_over_time", "stdvar_over_time", "sum_over_time", "tan", "tanh",
-    "time", "timestamp", "vector", "year",
+    "abs",
+    "absent",
+    "absent_over_time",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "avg_over_time",
+    "ceil",
+    "changes",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "cos",
+    "cosh",
+    "count_over_time",
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "deg",
+    "delta",
+    "deriv",
+    "exp",
+    "floor",
+    "histogram_count",
+    "histogram_fraction",
+    "histogram_quantile",
+    "histogram_sum",
+    "holt_winters",
+    "hour",
+    "idelta",
+    "increase",
+    "irate",
+    "label_replace",
+    "label_join",
+    "ln",
+    "log10",
+    "log2",
+    "last_over_time",
+    "max_over_time",
+    "min_over_time",
+    "minute",
+    "month",
+    "pi",
+    "predict_linear",
+    "present_over_time",
+    "quantile_over_time",
+    "rad",
+    "rate",
+    "resets",
+    "round",
+    "scalar",
+    "sgn",
+    "sin",
+    "sinh",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "sum_over_time",
+    "tan",
+    "tanh",
+    "time",
+    "timestamp",
+    "vector",
+    "year",
 ];
 
 impl Evaluator<'_> {
@@ -40,7 +100,12 @@ impl Evaluator<'_> {
             })
         };
         match name {
-            "time" => return Ok(Value::Scalar { t, v: t as f64 / 1000.0 }),
+            "time" => {
+                return Ok(Value::Scalar {
+                    t,
+                    v: t as f64 / 1000.0,
+                })
+            }
             "pi" => {
                 return Ok(Value::Scalar {
                     t,
@@ -122,7 +187,9 @@ impl Evaluator<'_> {
         if name == "holt_winters" && !series.is_empty() {
             let (sf, tf) = (scalars.first().copied(), scalars.get(1).copied());
             let (Some(sf), Some(tf)) = (sf, tf) else {
-                return Err(EvalError::BadQuery("holt_winters needs three arguments".into()));
+                return Err(EvalError::BadQuery(
+                    "holt_winters needs three arguments".into(),
+                ));
             };
             if sf <= 0.0 || sf >= 1.0 {
                 return Err(EvalError::Execution(format!(
@@ -151,20 +218,18 @@ impl Evaluator<'_> {
                 "avg_over_time" => Some(avg_over_time(p)),
                 "count_over_time" => Some(p.len() as f64),
                 "last_over_time" => p.last().map(|x| x.v),
-                "max_over_time" => Some(p.iter().fold(p[0].v, |m, x| {
-                    if x.v > m || m.is_nan() {
-                        x.v
-                    } else {
-                        m
-                    }
-                })),
-                "min_over_time" => Some(p.iter().fold(p[0].v, |m, x| {
-                    if x.v < m || m.is_nan() {
-                        x.v
-                    } else {
-                        m
-                    }
-                })),
+                "max_over_time" => {
+                    Some(
+                        p.iter()
+                            .fold(p[0].v, |m, x| if x.v > m || m.is_nan() { x.v } else { m }),
+                    )
+                }
+                "min_over_time" => {
+                    Some(
+                        p.iter()
+                            .fold(p[0].v, |m, x| if x.v < m || m.is_nan() { x.v } else { m }),
+                    )
+                }
                 "sum_over_time" => Some(kahan_sum(p.iter().map(|x| x.v))),
                 "quantile_over_time" => Some(quantile(scalar(0), p.iter().map(|x| x.v).collect())),
                 "stddev_over_time" => Some(stdvar_over_time(p).sqrt()),
@@ -305,7 +370,11 @@ impl Evaluator<'_> {
             }
             "scalar" => {
                 let input = self.vector_arg(arg(0)?, t)?;
-                let v = if input.len() == 1 { input[0].v } else { f64::NAN };
+                let v = if input.len() == 1 {
+                    input[0].v
+                } else {
+                    f64::NAN
+                };
                 Ok(Value::Scalar { t, v })
             }
             "vector" => {
@@ -429,7 +498,11 @@ impl Evaluator<'_> {
     }
 }
 
-fn map_values(input: Vec<InstantSample>, t: Timestamp, f: impl Fn(f64) -> f64) -> Vec<InstantSample> {
+fn map_values(
+    input: Vec<InstantSample>,
+    t: Timestamp,
+    f: impl Fn(f64) -> f64,
+) -> Vec<InstantSample> {
     input
         .into_iter()
         .map(|s| InstantSample {

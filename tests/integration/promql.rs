@@ -115,7 +115,10 @@ fn dataset(base: i64) -> Vec<TimeSeries> {
                         if (instance == "a" && i == 100) || (code == "500" && i == 180) {
                             v = (i % 5) as f64;
                         }
-                        Sample { value: v, timestamp: t(i) }
+                        Sample {
+                            value: v,
+                            timestamp: t(i),
+                        }
                     })
                     .collect();
                 push(
@@ -140,7 +143,11 @@ fn dataset(base: i64) -> Vec<TimeSeries> {
             })
             .collect();
         push(
-            &[("__name__", "demo_memory_bytes"), ("instance", instance), ("job", "node")],
+            &[
+                ("__name__", "demo_memory_bytes"),
+                ("instance", instance),
+                ("job", "node"),
+            ],
             samples,
         );
     }
@@ -155,7 +162,10 @@ fn dataset(base: i64) -> Vec<TimeSeries> {
                 timestamp: t(i),
             })
             .collect();
-        push(&[("__name__", "demo_temperature_celsius"), ("room", room)], samples);
+        push(
+            &[("__name__", "demo_temperature_celsius"), ("room", room)],
+            samples,
+        );
     }
     // A classic histogram.
     let bounds = ["0.05", "0.1", "0.25", "0.5", "1", "+Inf"];
@@ -169,17 +179,29 @@ fn dataset(base: i64) -> Vec<TimeSeries> {
             for _ in 0..(3 + (i + k as i64) % 4) {
                 let obs = ((i * 37 + k as i64 * 11) % 100) as f64 / 90.0;
                 sum += obs;
-                for (b, bound) in [0.05, 0.1, 0.25, 0.5, 1.0, f64::INFINITY].iter().enumerate() {
+                for (b, bound) in [0.05, 0.1, 0.25, 0.5, 1.0, f64::INFINITY]
+                    .iter()
+                    .enumerate()
+                {
                     if obs <= *bound {
                         counts[b] += 1.0;
                     }
                 }
             }
             for b in 0..6 {
-                bucket_samples[b].push(Sample { value: counts[b], timestamp: t(i) });
+                bucket_samples[b].push(Sample {
+                    value: counts[b],
+                    timestamp: t(i),
+                });
             }
-            count_samples.push(Sample { value: counts[5], timestamp: t(i) });
-            sum_samples.push(Sample { value: sum, timestamp: t(i) });
+            count_samples.push(Sample {
+                value: counts[5],
+                timestamp: t(i),
+            });
+            sum_samples.push(Sample {
+                value: sum,
+                timestamp: t(i),
+            });
         }
         for (b, samples) in bucket_samples.into_iter().enumerate() {
             push(
@@ -193,11 +215,19 @@ fn dataset(base: i64) -> Vec<TimeSeries> {
             );
         }
         push(
-            &[("__name__", "demo_latency_seconds_count"), ("instance", instance), ("job", "api")],
+            &[
+                ("__name__", "demo_latency_seconds_count"),
+                ("instance", instance),
+                ("job", "api"),
+            ],
             count_samples,
         );
         push(
-            &[("__name__", "demo_latency_seconds_sum"), ("instance", instance), ("job", "api")],
+            &[
+                ("__name__", "demo_latency_seconds_sum"),
+                ("instance", instance),
+                ("job", "api"),
+            ],
             sum_samples,
         );
     }
@@ -208,20 +238,35 @@ fn dataset(base: i64) -> Vec<TimeSeries> {
             value: if i == 121 { stale } else { (i % 13) as f64 },
             timestamp: t(i),
         })
-        .chain((200..SAMPLES).map(|i| Sample { value: (i % 9) as f64, timestamp: t(i) }))
+        .chain((200..SAMPLES).map(|i| Sample {
+            value: (i % 9) as f64,
+            timestamp: t(i),
+        }))
         .collect();
     push(&[("__name__", "demo_flappy"), ("instance", "c")], flappy);
     // A gap without a marker, longer than the lookback.
     let gap = (0..SAMPLES)
         .filter(|i| !(60..100).contains(i))
-        .map(|i| Sample { value: i as f64, timestamp: t(i) })
+        .map(|i| Sample {
+            value: i as f64,
+            timestamp: t(i),
+        })
         .collect();
     push(&[("__name__", "demo_gap"), ("instance", "d")], gap);
     // Info-style series for joins.
     for (instance, version) in [("a", "1.0"), ("b", "2.0")] {
-        let samples = (0..SAMPLES).map(|i| Sample { value: 1.0, timestamp: t(i) }).collect();
+        let samples = (0..SAMPLES)
+            .map(|i| Sample {
+                value: 1.0,
+                timestamp: t(i),
+            })
+            .collect();
         push(
-            &[("__name__", "demo_build_info"), ("instance", instance), ("version", version)],
+            &[
+                ("__name__", "demo_build_info"),
+                ("instance", instance),
+                ("version", version),
+            ],
             samples,
         );
     }
@@ -554,7 +599,9 @@ fn compare(query: &str, prom: &(u16, Value), ours: &(u16, Value)) -> Option<Stri
     }
     if p["status"] == "error" {
         // Parse errors come from a different parser; only the type must agree.
-        let parse_error = p["error"].as_str().is_some_and(|e| e.contains("parse error"));
+        let parse_error = p["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("parse error"));
         if !parse_error && p["error"] != o["error"] {
             return Some(format!("error text: {} vs {}", p["error"], o["error"]));
         }
@@ -562,7 +609,10 @@ fn compare(query: &str, prom: &(u16, Value), ours: &(u16, Value)) -> Option<Stri
     }
     let (pd, od) = (&p["data"], &o["data"]);
     if pd["resultType"] != od["resultType"] {
-        return Some(format!("resultType {} vs {}", pd["resultType"], od["resultType"]));
+        return Some(format!(
+            "resultType {} vs {}",
+            pd["resultType"], od["resultType"]
+        ));
     }
     match pd["resultType"].as_str() {
         Some("scalar") | Some("string") => {
@@ -589,12 +639,22 @@ fn compare(query: &str, prom: &(u16, Value), ours: &(u16, Value)) -> Option<Stri
                     return Some(format!("metric {} vs {}", a["metric"], b["metric"]));
                 }
                 if a.get("value").is_some() && !points_agree(&a["value"], &b["value"]) {
-                    return Some(format!("{} value {} vs {}", a["metric"], a["value"], b["value"]));
+                    return Some(format!(
+                        "{} value {} vs {}",
+                        a["metric"], a["value"], b["value"]
+                    ));
                 }
                 if let Some(pv) = a.get("values").and_then(Value::as_array) {
                     let ov = b["values"].as_array().cloned().unwrap_or_default();
                     if pv.len() != ov.len() {
-                        return Some(format!("{} has {} vs {} points: {} vs {}", a["metric"], pv.len(), ov.len(), a["values"], b["values"]));
+                        return Some(format!(
+                            "{} has {} vs {} points: {} vs {}",
+                            a["metric"],
+                            pv.len(),
+                            ov.len(),
+                            a["values"],
+                            b["values"]
+                        ));
                     }
                     for (x, y) in pv.iter().zip(&ov) {
                         if !points_agree(x, y) {
@@ -651,8 +711,18 @@ fn promql_answers_match_prometheus() {
     let our_get = |path: &str| -> (u16, String) { daemon.get(path) };
 
     let secs = |ms: i64| format!("{}.{:03}", ms / 1000, ms % 1000);
-    let instant_times = [base + 20 * 60_000, base + 31 * 60_000 + 7_500, base + 45 * 60_000, end, base - 60_000];
-    let ranges = [(base, end, "60"), (base + 300_000, base + 2_400_000, "37s"), (base + 600_000, base + 900_000, "1m30s")];
+    let instant_times = [
+        base + 20 * 60_000,
+        base + 31 * 60_000 + 7_500,
+        base + 45 * 60_000,
+        end,
+        base - 60_000,
+    ];
+    let ranges = [
+        (base, end, "60"),
+        (base + 300_000, base + 2_400_000, "37s"),
+        (base + 600_000, base + 900_000, "1m30s"),
+    ];
 
     let mut compared = 0;
     let mut failures = Vec::new();
@@ -663,7 +733,11 @@ fn promql_answers_match_prometheus() {
             .map(|t| format!("/api/v1/query?query={q}&time={}", secs(*t)))
             .collect();
         paths.extend(ranges.iter().map(|(s, e, step)| {
-            format!("/api/v1/query_range?query={q}&start={}&end={}&step={step}", secs(*s), secs(*e))
+            format!(
+                "/api/v1/query_range?query={q}&start={}&end={}&step={step}",
+                secs(*s),
+                secs(*e)
+            )
         }));
         for path in paths {
             let prom = ask(&prom_get, &path);
@@ -676,15 +750,31 @@ fn promql_answers_match_prometheus() {
     }
     // API validation errors.
     let validation = [
-        format!("/api/v1/query_range?query=1&start={}&end={}&step=0", secs(base), secs(end)),
-        format!("/api/v1/query_range?query=1&start={}&end={}&step=0.1", secs(base), secs(end)),
-        format!("/api/v1/query_range?query=1&start={}&end={}&step=60", secs(end), secs(base)),
+        format!(
+            "/api/v1/query_range?query=1&start={}&end={}&step=0",
+            secs(base),
+            secs(end)
+        ),
+        format!(
+            "/api/v1/query_range?query=1&start={}&end={}&step=0.1",
+            secs(base),
+            secs(end)
+        ),
+        format!(
+            "/api/v1/query_range?query=1&start={}&end={}&step=60",
+            secs(end),
+            secs(base)
+        ),
         "/api/v1/query_range?query=1&start=abc&end=1&step=60".to_string(),
         "/api/v1/query_range?query=1&start=1&end=2&step=xyz".to_string(),
         "/api/v1/query?query=1&time=notatime".to_string(),
         "/api/v1/query?query=1&timeout=bad".to_string(),
         format!("/api/v1/query?query={}&time={}", encode("1e-7"), secs(end)),
-        format!("/api/v1/query?query={}&time={}", encode("1e21 * 3"), secs(end)),
+        format!(
+            "/api/v1/query?query={}&time={}",
+            encode("1e21 * 3"),
+            secs(end)
+        ),
         format!("/api/v1/query?query={}&time={}", encode("2^70"), secs(end)),
     ];
     for path in &validation {
