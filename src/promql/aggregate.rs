@@ -52,7 +52,7 @@ impl Evaluator<'_> {
                     q = p;
                 } else {
                     // Go's `convertibleToInt64`; NaN fails both comparisons.
-                    if !(p <= 9.223_372_036_854_775e18 && p >= -9.223_372_036_854_775e18) {
+                    if !(-9.223_372_036_854_775e18..=9.223_372_036_854_775e18).contains(&p) {
                         return Err(EvalError::Execution(format!(
                             "Scalar value {} overflows int64",
                             format_go_value(p)
@@ -148,16 +148,8 @@ impl Evaluator<'_> {
                     }
                 }
                 T_GROUP => {}
-                T_MAX => {
-                    if group.value < s.v || group.value.is_nan() {
-                        group.value = s.v;
-                    }
-                }
-                T_MIN => {
-                    if group.value > s.v || group.value.is_nan() {
-                        group.value = s.v;
-                    }
-                }
+                T_MAX if group.value < s.v || group.value.is_nan() => group.value = s.v,
+                T_MIN if group.value > s.v || group.value.is_nan() => group.value = s.v,
                 T_COUNT | T_COUNT_VALUES => group.count += 1,
                 T_STDDEV | T_STDVAR => {
                     group.count += 1;

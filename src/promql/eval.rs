@@ -34,6 +34,9 @@ use crate::storage::{Series, Storage};
 /// The time range of raw samples one selector node needs, keyed by the node's address.
 type Windows = HashMap<usize, (Timestamp, Timestamp)>;
 
+/// The series read for one selector node and the window they cover.
+type CachedSeries = ((Timestamp, Timestamp), Rc<Vec<Series>>);
+
 pub(crate) struct Evaluator<'a> {
     storage: &'a Storage,
     pub(crate) options: &'a EngineOptions,
@@ -43,7 +46,7 @@ pub(crate) struct Evaluator<'a> {
     deadline: Instant,
     windows: Windows,
     /// Series read for each selector node, with the window read.
-    cache: HashMap<usize, ((Timestamp, Timestamp), Rc<Vec<Series>>)>,
+    cache: HashMap<usize, CachedSeries>,
     /// Samples held for the current step; checked against `max_samples`.
     step_samples: usize,
     /// Samples held across steps (the range query's result so far).

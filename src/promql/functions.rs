@@ -533,7 +533,7 @@ fn go_min(a: f64, b: f64) -> f64 {
 
 /// Go's `int64(f)` on amd64: out-of-range and NaN give `math.MinInt64`.
 fn go_float_to_int64(v: f64) -> i64 {
-    if v.is_nan() || v >= 9.223_372_036_854_775_807e18 || v < -9.223_372_036_854_775_808e18 {
+    if v.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
         i64::MIN
     } else {
         v as i64

@@ -15,7 +15,10 @@ use crate::storage::StorageOptions;
 const MIN: i64 = 60_000;
 
 /// A store with `series` (labels, samples every minute from t=0).
-fn engine_with(series: &[(&[(&str, &str)], &[f64])]) -> (Engine, tempfile::TempDir) {
+/// Label pairs and the values written one minute apart from t=0.
+type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [f64]);
+
+fn engine_with(series: &[TestSeries]) -> (Engine, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let storage = Storage::open(StorageOptions::new(dir.path())).expect("store");
     let mut app = storage.appender();

@@ -78,7 +78,7 @@ pub fn drop_metric_name(labels: &Labels) -> Labels {
 pub fn keep_labels(labels: &Labels, names: &[String]) -> Labels {
     let kept: Vec<Label> = labels
         .iter()
-        .filter(|l| names.iter().any(|n| *n == l.name))
+        .filter(|l| names.contains(&l.name))
         .cloned()
         .collect();
     Labels::from_sorted(kept)
@@ -88,7 +88,7 @@ pub fn keep_labels(labels: &Labels, names: &[String]) -> Labels {
 pub fn drop_labels(labels: &Labels, names: &[String]) -> Labels {
     let kept: Vec<Label> = labels
         .iter()
-        .filter(|l| !names.iter().any(|n| *n == l.name))
+        .filter(|l| !names.contains(&l.name))
         .cloned()
         .collect();
     Labels::from_sorted(kept)
@@ -99,7 +99,7 @@ pub fn drop_labels(labels: &Labels, names: &[String]) -> Labels {
 pub fn signature(labels: &Labels, on: bool, names: &[String]) -> Vec<u8> {
     let mut key = Vec::with_capacity(64);
     for l in labels.iter() {
-        let listed = names.iter().any(|n| *n == l.name);
+        let listed = names.contains(&l.name);
         let include = if on {
             listed
         } else {
