@@ -296,7 +296,7 @@ pub fn format_sample_value(v: f64) -> String {
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         promql::go_exponent(v)
     } else {
-        format!("{v}")
+        promql::shortest_decimal(v)
     }
 }
 
@@ -324,6 +324,11 @@ mod tests {
         assert_eq!(format_sample_value(1e21), "1e+21");
         assert_eq!(format_sample_value(1.5e-7), "1.5e-07");
         assert_eq!(format_sample_value(-0.5), "-0.5");
+        // Go picks the 17-digit string closest to the binary value.
+        assert_eq!(
+            format_sample_value(3.3306045532226562),
+            "3.3306045532226562"
+        );
         assert_eq!(format_sample_value(f64::NEG_INFINITY), "-Inf");
         let mut s = String::new();
         write_timestamp(&mut s, 1_500);

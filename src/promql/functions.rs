@@ -968,7 +968,54 @@ pub fn format_go_float(v: f64) -> String {
     } else if v == f64::NEG_INFINITY {
         "-Inf".to_string()
     } else {
-        format!("{v}")
+        shortest_decimal(v)
+    }
+}
+
+/// The shortest decimal that reads back as `v`, without exponent. Where 17
+/// significant digits are needed several strings read back; Go picks the one
+/// closest to the exact binary value, Rust's `Display` not always, so those
+/// are re-rounded exactly (`{:.16e}` rounds correctly).
+pub fn shortest_decimal(v: f64) -> String {
+    let shortest = format!("{v}");
+    let significant = shortest
+        .trim_start_matches(['-', '0', '.'])
+        .chars()
+        .filter(char::is_ascii_digit)
+        .count();
+    if significant < 17 {
+        return shortest;
+    }
+    let sci = format!("{v:.16e}");
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        return shortest;
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        return shortest;
+    };
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    let point = exp + 1; // digits before the decimal point
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    if point <= 0 {
+        out.push_str("0.");
+        out.push_str(&"0".repeat((-point) as usize));
+        out.push_str(digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(digits);
+        out.push_str(&"0".repeat(point as usize - digits.len()));
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    }
+    match out.parse::<f64>() {
+        Ok(back) if back == v => out,
+        _ => shortest,
     }
 }
 
