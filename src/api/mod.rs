@@ -8,6 +8,7 @@
 mod error;
 pub mod export;
 pub mod prometheus;
+pub mod query;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/metrics", get(metrics))
         .merge(prometheus::routes())
+        .merge(query::routes())
         .merge(export::routes())
         .merge(crate::ingest::routes())
         .layer(DefaultBodyLimit::max(body_limit))

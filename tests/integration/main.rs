@@ -7,5 +7,6 @@ mod api;
 mod cli;
 mod crash;
 mod lifecycle;
+mod promql;
 mod remote_write;
 mod scrape;

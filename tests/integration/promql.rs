@@ -1,0 +1,801 @@
+//! Differential PromQL test: the real Prometheus 2.42 (Debian's package) and
+//! the real bellwether binary get the same generated data set over
+//! remote_write (counters with resets, gauges, a classic histogram, a series
+//! that goes stale and comes back, a gap, info-style series), then answer the
+//! same corpus of queries as instant queries at several times and as range
+//! queries. Answers must agree: status, errorType, resultType, label sets and
+//! timestamps exactly; values as equal strings or within 1e-9 relative (float
+//! summation order may legitimately differ); NaN = NaN. Instant vectors are
+//! compared as sets (Prometheus's order comes from Go map iteration for many
+//! operators) except under `sort`/`sort_desc`, where the value order must
+//! agree. Parse errors must agree on status and errorType only: the message
+//! comes from a different parser.
+//!
+//! Both get the data over remote_write rather than `promtool tsdb
+//! create-blocks-from openmetrics`, because OpenMetrics text cannot carry
+//! staleness markers; a separate test checks the promtool path.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bellwether::ingest::remote_write::decode::encode_write_request;
+use bellwether::ingest::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
+use serde_json::Value;
+
+use crate::util::{client, free_port, reference_program, wait_for, TestDaemon};
+
+const STEP_MS: i64 = 15_000;
+const SAMPLES: i64 = 240;
+
+/// The real Prometheus with the remote_write receiver on, killed when dropped.
+struct Prometheus {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(extra_args: &[String], dir: tempfile::TempDir) -> Prometheus {
+        let port = free_port();
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, "global:\n  evaluation_interval: 1m\n").expect("config");
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
+        let child = Command::new(reference_program("prometheus"))
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting prometheus");
+        let prometheus = Prometheus { child, port, dir };
+        let ready = wait_for(Duration::from_secs(60), || {
+            matches!(prometheus.get("/-/ready"), Some((200, _)))
+        });
+        assert!(ready, "prometheus was not ready:\n{}", prometheus.log());
+        prometheus
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let response = client()
+            .get(format!("http://127.0.0.1:{}{path}", self.port))
+            .send()
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().ok()?))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
+    pairs
+        .iter()
+        .map(|(n, v)| Label {
+            name: n.to_string(),
+            value: v.to_string(),
+        })
+        .collect()
+}
+
+/// The generated data set: series and their samples from `base` on, every 15 s.
+fn dataset(base: i64) -> Vec<TimeSeries> {
+    let t = |i: i64| base + i * STEP_MS;
+    let mut out = Vec::new();
+    let mut push = |pairs: &[(&str, &str)], samples: Vec<Sample>| {
+        out.push(TimeSeries {
+            labels: labels(pairs),
+            samples,
+            ..Default::default()
+        })
+    };
+    // Counters with resets.
+    let mut idx = 0;
+    for instance in ["a", "b"] {
+        for method in ["get", "post"] {
+            for code in ["200", "500"] {
+                idx += 1;
+                let mut v = 0.0;
+                let samples = (0..SAMPLES)
+                    .map(|i| {
+                        v += (idx * 3 + (i * 7 + idx) % 11) as f64 * 0.5;
+                        if (instance == "a" && i == 100) || (code == "500" && i == 180) {
+                            v = (i % 5) as f64;
+                        }
+                        Sample {
+                            value: v,
+                            timestamp: t(i),
+                        }
+                    })
+                    .collect();
+                push(
+                    &[
+                        ("__name__", "demo_requests_total"),
+                        ("instance", instance),
+                        ("job", "api"),
+                        ("method", method),
+                        ("code", code),
+                    ],
+                    samples,
+                );
+            }
+        }
+    }
+    // Gauges.
+    for (k, instance) in ["a", "b"].iter().enumerate() {
+        let samples = (0..SAMPLES)
+            .map(|i| Sample {
+                value: 1e9 + 1e8 * ((i as f64) / 10.0 + k as f64).sin() + (k as f64) * 1e7,
+                timestamp: t(i),
+            })
+            .collect();
+        push(
+            &[
+                ("__name__", "demo_memory_bytes"),
+                ("instance", instance),
+                ("job", "node"),
+            ],
+            samples,
+        );
+    }
+    for (k, room) in ["kitchen", "hall", "attic"].iter().enumerate() {
+        let samples = (0..SAMPLES)
+            .map(|i| Sample {
+                value: if *room == "attic" && i % 50 == 7 {
+                    f64::NAN
+                } else {
+                    -5.0 + ((i * (k as i64 + 3)) % 40) as f64 * 0.75
+                },
+                timestamp: t(i),
+            })
+            .collect();
+        push(
+            &[("__name__", "demo_temperature_celsius"), ("room", room)],
+            samples,
+        );
+    }
+    // A classic histogram.
+    let bounds = ["0.05", "0.1", "0.25", "0.5", "1", "+Inf"];
+    for (k, instance) in ["a", "b"].iter().enumerate() {
+        let mut counts = [0.0f64; 6];
+        let mut sum = 0.0;
+        let mut bucket_samples: Vec<Vec<Sample>> = vec![Vec::new(); 6];
+        let mut count_samples = Vec::new();
+        let mut sum_samples = Vec::new();
+        for i in 0..SAMPLES {
+            for _ in 0..(3 + (i + k as i64) % 4) {
+                let obs = ((i * 37 + k as i64 * 11) % 100) as f64 / 90.0;
+                sum += obs;
+                for (b, bound) in [0.05, 0.1, 0.25, 0.5, 1.0, f64::INFINITY]
+                    .iter()
+                    .enumerate()
+                {
+                    if obs <= *bound {
+                        counts[b] += 1.0;
+                    }
+                }
+            }
+            for b in 0..6 {
+                bucket_samples[b].push(Sample {
+                    value: counts[b],
+                    timestamp: t(i),
+                });
+            }
+            count_samples.push(Sample {
+                value: counts[5],
+                timestamp: t(i),
+            });
+            sum_samples.push(Sample {
+                value: sum,
+                timestamp: t(i),
+            });
+        }
+        for (b, samples) in bucket_samples.into_iter().enumerate() {
+            push(
+                &[
+                    ("__name__", "demo_latency_seconds_bucket"),
+                    ("instance", instance),
+                    ("job", "api"),
+                    ("le", bounds[b]),
+                ],
+                samples,
+            );
+        }
+        push(
+            &[
+                ("__name__", "demo_latency_seconds_count"),
+                ("instance", instance),
+                ("job", "api"),
+            ],
+            count_samples,
+        );
+        push(
+            &[
+                ("__name__", "demo_latency_seconds_sum"),
+                ("instance", instance),
+                ("job", "api"),
+            ],
+            sum_samples,
+        );
+    }
+    // A series that goes stale (staleness marker) and comes back.
+    let stale = f64::from_bits(bellwether::model::STALE_NAN_BITS);
+    let flappy = (40..122)
+        .map(|i| Sample {
+            value: if i == 121 { stale } else { (i % 13) as f64 },
+            timestamp: t(i),
+        })
+        .chain((200..SAMPLES).map(|i| Sample {
+            value: (i % 9) as f64,
+            timestamp: t(i),
+        }))
+        .collect();
+    push(&[("__name__", "demo_flappy"), ("instance", "c")], flappy);
+    // A gap without a marker, longer than the lookback.
+    let gap = (0..SAMPLES)
+        .filter(|i| !(60..100).contains(i))
+        .map(|i| Sample {
+            value: i as f64,
+            timestamp: t(i),
+        })
+        .collect();
+    push(&[("__name__", "demo_gap"), ("instance", "d")], gap);
+    // Info-style series for joins.
+    for (instance, version) in [("a", "1.0"), ("b", "2.0")] {
+        let samples = (0..SAMPLES)
+            .map(|i| Sample {
+                value: 1.0,
+                timestamp: t(i),
+            })
+            .collect();
+        push(
+            &[
+                ("__name__", "demo_build_info"),
+                ("instance", instance),
+                ("version", version),
+            ],
+            samples,
+        );
+    }
+    out
+}
+
+/// The query corpus: every function family, operator and modifier.
+const QUERIES: &[&str] = &[
+    // Selectors, lookback, staleness, offset, @.
+    "demo_requests_total",
+    "demo_requests_total{method=\"get\"}",
+    "demo_requests_total{code=~\"5..\",instance!=\"b\"}",
+    "{__name__=~\"demo_(memory|gap).*\"}",
+    "demo_flappy",
+    "demo_gap",
+    "demo_memory_bytes offset 5m",
+    "demo_memory_bytes offset -2m",
+    "demo_memory_bytes @ end()",
+    "demo_memory_bytes @ start()",
+    "demo_temperature_celsius",
+    "demo_requests_total[2m]",
+    "demo_flappy[5m]",
+    "demo_requests_total[1m] offset 10m",
+    // Literals and scalars.
+    "1",
+    "-2.5",
+    "\"hello\"",
+    "time()",
+    "pi()",
+    "2 ^ 3 ^ 2",
+    "1 + 2 * 3 - 4 / 8 % 3",
+    "5 > bool 3",
+    "scalar(demo_memory_bytes{instance=\"a\"})",
+    "scalar(demo_memory_bytes)",
+    "vector(42)",
+    "vector(time())",
+    "-demo_memory_bytes",
+    // Rates and counters.
+    "rate(demo_requests_total[5m])",
+    "rate(demo_requests_total[1m])",
+    "irate(demo_requests_total[5m])",
+    "increase(demo_requests_total[10m])",
+    "delta(demo_memory_bytes[5m])",
+    "idelta(demo_memory_bytes[5m])",
+    "resets(demo_requests_total[30m])",
+    "changes(demo_temperature_celsius[10m])",
+    "rate(demo_requests_total[5m] offset 7m)",
+    "rate(demo_requests_total[5m] @ end())",
+    "deriv(demo_memory_bytes[10m])",
+    "predict_linear(demo_memory_bytes[10m], 3600)",
+    "holt_winters(demo_memory_bytes[10m], 0.5, 0.5)",
+    "holt_winters(demo_memory_bytes[10m], 1.5, 0.5)",
+    // *_over_time.
+    "avg_over_time(demo_temperature_celsius[5m])",
+    "min_over_time(demo_temperature_celsius[15m])",
+    "max_over_time(demo_temperature_celsius[15m])",
+    "sum_over_time(demo_temperature_celsius[5m])",
+    "count_over_time(demo_flappy[5m])",
+    "last_over_time(demo_flappy[10m])",
+    "present_over_time(demo_gap[3m])",
+    "quantile_over_time(0.9, demo_temperature_celsius[10m])",
+    "quantile_over_time(1.5, demo_memory_bytes[10m])",
+    "stddev_over_time(demo_memory_bytes[10m])",
+    "stdvar_over_time(demo_temperature_celsius[10m])",
+    "absent_over_time(demo_gap[2m])",
+    "absent_over_time(nonexistent{job=\"x\"}[5m])",
+    // Subqueries.
+    "max_over_time(rate(demo_requests_total[2m])[10m:1m])",
+    "avg_over_time(demo_memory_bytes[10m:])",
+    "rate(demo_requests_total[5m:30s])",
+    "demo_memory_bytes[5m:1m]",
+    "min_over_time(sum(demo_memory_bytes)[15m:2m] offset 3m)",
+    "max_over_time(deriv(demo_memory_bytes[5m])[20m:1m] @ end())",
+    // Aggregations.
+    "sum(demo_requests_total)",
+    "sum by (instance) (rate(demo_requests_total[5m]))",
+    "sum without (method, code) (demo_requests_total)",
+    "avg by (job) (demo_memory_bytes)",
+    "min(demo_temperature_celsius)",
+    "max by (room) (demo_temperature_celsius)",
+    "count(demo_requests_total)",
+    "count by (code) (demo_requests_total)",
+    "group by (instance) (demo_requests_total)",
+    "stddev(demo_memory_bytes)",
+    "stdvar by (job) (demo_requests_total)",
+    "topk(3, demo_requests_total)",
+    "bottomk(2, demo_requests_total)",
+    "topk by (instance) (1, demo_requests_total)",
+    "topk(0, demo_requests_total)",
+    "quantile(0.5, demo_requests_total)",
+    "quantile by (instance) (0.9, rate(demo_requests_total[5m]))",
+    "count_values(\"value\", demo_gap)",
+    "count_values by (instance) (\"v\", demo_build_info)",
+    "sum(demo_temperature_celsius)",
+    "avg(demo_temperature_celsius)",
+    "sum by (__name__) ({__name__=~\"demo_latency_seconds_(sum|count)\"})",
+    // Binary operators and vector matching.
+    "demo_requests_total * 2",
+    "2 - demo_memory_bytes",
+    "demo_requests_total > 100",
+    "demo_requests_total > bool 100",
+    "100 < demo_requests_total",
+    "demo_memory_bytes % 7",
+    "demo_memory_bytes / on(instance) group_left demo_build_info",
+    "demo_memory_bytes * on(instance) group_left(version) demo_build_info",
+    "demo_build_info * on(instance) group_right(version) demo_memory_bytes",
+    "demo_latency_seconds_sum / demo_latency_seconds_count",
+    "rate(demo_latency_seconds_sum[5m]) / rate(demo_latency_seconds_count[5m])",
+    "demo_requests_total / ignoring(code) demo_requests_total",
+    "demo_requests_total / ignoring(code) group_left sum without (code) (demo_requests_total)",
+    "demo_requests_total == on(instance, method, code, job) demo_requests_total",
+    "demo_memory_bytes and demo_build_info",
+    "demo_memory_bytes and on(instance) demo_build_info",
+    "demo_memory_bytes or demo_temperature_celsius",
+    "demo_requests_total unless demo_requests_total{code=\"500\"}",
+    "demo_requests_total unless on(method) demo_requests_total{method=\"get\"}",
+    "demo_memory_bytes atan2 demo_memory_bytes",
+    "demo_memory_bytes + on() group_left vector(1)",
+    // Many-to-many and duplicate errors.
+    "demo_requests_total + on(instance) demo_memory_bytes",
+    "demo_memory_bytes + on(job) demo_build_info",
+    "demo_memory_bytes * on(instance) group_left demo_requests_total",
+    "sum by (code) (demo_requests_total) + on() group_left count(demo_requests_total)",
+    // Histograms.
+    "histogram_quantile(0.9, rate(demo_latency_seconds_bucket[5m]))",
+    "histogram_quantile(0.5, sum by (le) (rate(demo_latency_seconds_bucket[5m])))",
+    "histogram_quantile(0.99, sum by (le, instance) (rate(demo_latency_seconds_bucket[10m])))",
+    "histogram_quantile(0, demo_latency_seconds_bucket)",
+    "histogram_quantile(1, demo_latency_seconds_bucket)",
+    "histogram_quantile(1.5, demo_latency_seconds_bucket)",
+    "histogram_quantile(0.5, demo_latency_seconds_bucket{le!=\"+Inf\"})",
+    "histogram_count(demo_memory_bytes)",
+    // Labels.
+    "label_replace(demo_memory_bytes, \"host\", \"h-$1\", \"instance\", \"(.*)\")",
+    "label_replace(demo_memory_bytes, \"instance\", \"\", \"instance\", \"a\")",
+    "label_replace(demo_memory_bytes, \"x\", \"$1\", \"instance\", \"(\")",
+    "label_replace(demo_memory_bytes, \"1x\", \"y\", \"instance\", \".*\")",
+    "label_replace(demo_memory_bytes, \"instance\", \"same\", \"instance\", \".*\")",
+    "label_join(demo_requests_total, \"combo\", \"-\", \"instance\", \"method\", \"code\")",
+    "label_join(demo_memory_bytes, \"job\", \",\")",
+    "sort(demo_memory_bytes)",
+    "sort_desc(rate(demo_requests_total[5m]))",
+    "sort(demo_temperature_celsius)",
+    "absent(demo_memory_bytes)",
+    "absent(nonexistent{job=\"x\", instance=~\"y\"})",
+    "absent(sum(nonexistent))",
+    "timestamp(demo_gap)",
+    "timestamp(demo_memory_bytes offset 1m)",
+    "timestamp(sum(demo_memory_bytes))",
+    // Math and dates.
+    "abs(-demo_memory_bytes)",
+    "ceil(demo_temperature_celsius / 3)",
+    "floor(demo_temperature_celsius / 3)",
+    "round(demo_temperature_celsius / 3)",
+    "round(demo_temperature_celsius, 0.5)",
+    "exp(demo_temperature_celsius / 10)",
+    "ln(demo_memory_bytes)",
+    "log2(demo_memory_bytes)",
+    "log10(demo_memory_bytes)",
+    "sqrt(demo_temperature_celsius)",
+    "sgn(demo_temperature_celsius)",
+    "clamp(demo_temperature_celsius, 0, 10)",
+    "clamp(demo_temperature_celsius, 10, 0)",
+    "clamp_min(demo_temperature_celsius, 2)",
+    "clamp_max(demo_temperature_celsius, 2)",
+    "sin(demo_temperature_celsius)",
+    "cos(demo_temperature_celsius)",
+    "tan(demo_temperature_celsius)",
+    "asin(demo_temperature_celsius / 100)",
+    "acos(demo_temperature_celsius / 100)",
+    "atan(demo_temperature_celsius)",
+    "sinh(demo_temperature_celsius / 10)",
+    "cosh(demo_temperature_celsius / 10)",
+    "tanh(demo_temperature_celsius)",
+    "asinh(demo_temperature_celsius)",
+    "acosh(demo_memory_bytes)",
+    "atanh(demo_temperature_celsius / 100)",
+    "deg(demo_temperature_celsius)",
+    "rad(demo_temperature_celsius)",
+    "day_of_month()",
+    "day_of_week()",
+    "day_of_year()",
+    "days_in_month()",
+    "hour()",
+    "minute()",
+    "month()",
+    "year()",
+    "hour(demo_gap * 1000)",
+    "year(vector(1e9))",
+    "days_in_month(vector(5097600))",
+    // Alerting-style expressions.
+    "sum(rate(demo_requests_total{code=~\"5..\"}[5m])) / sum(rate(demo_requests_total[5m])) > 0.01",
+    "avg_over_time(demo_memory_bytes[5m]) > 1e9",
+    "predict_linear(demo_memory_bytes[30m], 4 * 3600) < 0",
+    "absent(up{job=\"api\"}) == 1",
+    // More edges.
+    "demo_requests_total offset 1h",
+    "rate(demo_flappy[5m])",
+    "irate(demo_gap[10m])",
+    "delta(demo_requests_total[3m])",
+    "sum(rate(demo_requests_total[5m])) by (method)",
+    "topk(2, rate(demo_requests_total[5m]))",
+    "bottomk by (code) (1, rate(demo_requests_total[5m]))",
+    "count(count by (instance) (demo_requests_total))",
+    "demo_memory_bytes > on(instance) group_left demo_build_info",
+    "demo_requests_total{instance=\"a\"} - ignoring(instance) demo_requests_total{instance=\"b\"}",
+    "label_replace(rate(demo_requests_total[5m]), \"method\", \"x\", \"\", \"\")",
+    "changes(demo_flappy[30m])",
+    "resets(demo_gap[30m])",
+    "quantile(-1, demo_memory_bytes)",
+    "quantile(0.25, demo_temperature_celsius)",
+    "sum(demo_requests_total) / count(demo_requests_total)",
+    "max_over_time(demo_flappy[1m:15s])",
+    "timestamp(demo_flappy)",
+    "absent(demo_flappy)",
+    "stddev by (instance) (rate(demo_requests_total[5m]))",
+    "vector(1) and on() demo_gap",
+    "scalar(sum(demo_gap)) * demo_memory_bytes",
+    "histogram_quantile(0.9, sum by (le) (demo_latency_seconds_bucket))",
+    "sum by (le) (rate(demo_latency_seconds_bucket[5m]))",
+    "increase(demo_latency_seconds_count[1h])",
+    "rate(demo_requests_total[30s])",
+    "demo_temperature_celsius == demo_temperature_celsius",
+    "demo_temperature_celsius != bool 0",
+    "group(demo_requests_total)",
+    "count_values(\"code\", demo_requests_total)",
+    "sort_desc(demo_temperature_celsius)",
+    "min_over_time(demo_temperature_celsius[1h])",
+    "sum_over_time(rate(demo_requests_total[1m])[5m:])",
+    "predict_linear(demo_requests_total[5m] offset 5m, 600)",
+    "deriv(demo_gap[20m])",
+    "{job=\"api\"}",
+    "rate({job=\"api\"}[5m])",
+    "demo_memory_bytes unless on() vector(1)",
+    "demo_memory_bytes or on() vector(0)",
+    "avg without (instance) (demo_memory_bytes)",
+    "max without () (demo_memory_bytes)",
+    "sum by () (demo_memory_bytes)",
+    "topk(1, demo_temperature_celsius)",
+    "bottomk(1, demo_temperature_celsius)",
+    "max(demo_temperature_celsius{room=\"attic\"})",
+    "demo_memory_bytes / 0",
+    "-demo_memory_bytes % 3",
+    "demo_memory_bytes ^ 0.5",
+    "(demo_memory_bytes)",
+    "last_over_time(demo_memory_bytes[1m] @ start())",
+    "demo_gap offset 10m",
+    "count_over_time(demo_gap[15m])",
+    "absent_over_time(demo_flappy[1m])",
+    "present_over_time(demo_flappy[1m])",
+    "sum(rate(demo_requests_total[5m])) without (code, method)",
+    "histogram_quantile(0.75, rate(demo_latency_seconds_bucket{instance=\"a\"}[1m]))",
+    "demo_build_info * on(instance) group_left(version) demo_memory_bytes",
+    "demo_memory_bytes * on(instance) group_right demo_build_info",
+    "round(-demo_temperature_celsius)",
+    "clamp(demo_memory_bytes, -Inf, +Inf)",
+    "sum(demo_memory_bytes) by (job) > bool sum(demo_memory_bytes)",
+    // Errors.
+    "sum(",
+    "rate(demo_memory_bytes)",
+    "demo_memory_bytes[5m] + 1",
+    "unknown_fn(demo_memory_bytes)",
+    "mad_over_time(demo_memory_bytes[5m])",
+    "topk(1e30, demo_memory_bytes)",
+    "count_values(\"1a\", demo_gap)",
+];
+
+/// A query evaluated by both, answered as (HTTP status, JSON).
+fn ask(get: &dyn Fn(&str) -> (u16, String), path: &str) -> (u16, Value) {
+    let (status, body) = get(path);
+    let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    (status, json)
+}
+
+fn encode(q: &str) -> String {
+    let mut out = String::new();
+    for b in q.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Values that agreed only within the 1e-9 relative tolerance (reported).
+static TOLERATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn values_agree(a: &Value, b: &Value) -> bool {
+    if a == b {
+        return true;
+    }
+    let (Some(a), Some(b)) = (a.as_str(), b.as_str()) else {
+        return false;
+    };
+    let (Ok(x), Ok(y)) = (parse_value(a), parse_value(b)) else {
+        return false;
+    };
+    if x.is_nan() && y.is_nan() {
+        return true;
+    }
+    let close = x == y || ((x - y).abs() <= 1e-9 * x.abs().max(y.abs()));
+    // The first few are printed, so the kind of difference stays visible.
+    if close && TOLERATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 5 {
+        println!("within tolerance: {a} vs {b}");
+    }
+    close
+}
+
+fn parse_value(s: &str) -> Result<f64, std::num::ParseFloatError> {
+    match s {
+        "+Inf" => Ok(f64::INFINITY),
+        "-Inf" => Ok(f64::NEG_INFINITY),
+        _ => s.parse(),
+    }
+}
+
+fn points_agree(a: &Value, b: &Value) -> bool {
+    a[0] == b[0] && values_agree(&a[1], &b[1])
+}
+
+/// Compares two answers; `None` when they agree, else why not.
+fn compare(query: &str, prom: &(u16, Value), ours: &(u16, Value)) -> Option<String> {
+    if prom.0 != ours.0 {
+        return Some(format!("status {} vs {}", prom.0, ours.0));
+    }
+    let (p, o) = (&prom.1, &ours.1);
+    if p["status"] != o["status"] || p["errorType"] != o["errorType"] {
+        return Some(format!("{p} vs {o}"));
+    }
+    if p["status"] == "error" {
+        // Parse errors come from a different parser; only the type must agree.
+        let parse_error = p["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("parse error"));
+        if !parse_error && p["error"] != o["error"] {
+            return Some(format!("error text: {} vs {}", p["error"], o["error"]));
+        }
+        return None;
+    }
+    let (pd, od) = (&p["data"], &o["data"]);
+    if pd["resultType"] != od["resultType"] {
+        return Some(format!(
+            "resultType {} vs {}",
+            pd["resultType"], od["resultType"]
+        ));
+    }
+    match pd["resultType"].as_str() {
+        Some("scalar") | Some("string") => {
+            (!points_agree(&pd["result"], &od["result"])).then(|| format!("{pd} vs {od}"))
+        }
+        _ => {
+            let key = |v: &Value| v["metric"].to_string();
+            let mut pr: Vec<Value> = pd["result"].as_array().cloned().unwrap_or_default();
+            let mut or: Vec<Value> = od["result"].as_array().cloned().unwrap_or_default();
+            if pr.len() != or.len() {
+                return Some(format!("{} vs {} series: {pd} vs {od}", pr.len(), or.len()));
+            }
+            if query.starts_with("sort") {
+                for (a, b) in pr.iter().zip(&or) {
+                    if !values_agree(&a["value"][1], &b["value"][1]) {
+                        return Some(format!("sort order: {pd} vs {od}"));
+                    }
+                }
+            }
+            pr.sort_by_key(key);
+            or.sort_by_key(key);
+            for (a, b) in pr.iter().zip(&or) {
+                if a["metric"] != b["metric"] {
+                    return Some(format!("metric {} vs {}", a["metric"], b["metric"]));
+                }
+                if a.get("value").is_some() && !points_agree(&a["value"], &b["value"]) {
+                    return Some(format!(
+                        "{} value {} vs {}",
+                        a["metric"], a["value"], b["value"]
+                    ));
+                }
+                if let Some(pv) = a.get("values").and_then(Value::as_array) {
+                    let ov = b["values"].as_array().cloned().unwrap_or_default();
+                    if pv.len() != ov.len() {
+                        return Some(format!(
+                            "{} has {} vs {} points: {} vs {}",
+                            a["metric"],
+                            pv.len(),
+                            ov.len(),
+                            a["values"],
+                            b["values"]
+                        ));
+                    }
+                    for (x, y) in pv.iter().zip(&ov) {
+                        if !points_agree(x, y) {
+                            return Some(format!("{} point {x} vs {y}", a["metric"]));
+                        }
+                    }
+                }
+            }
+            None
+        }
+    }
+}
+
+#[test]
+fn promql_answers_match_prometheus() {
+    let now = bellwether::model::now_millis();
+    let base = (now - 3_660_000) / 60_000 * 60_000;
+    let end = base + (SAMPLES - 1) * STEP_MS;
+    let body = encode_write_request(&WriteRequest {
+        timeseries: dataset(base),
+        ..Default::default()
+    });
+
+    let prometheus = Prometheus::start(
+        &["--web.enable-remote-write-receiver".to_string()],
+        tempfile::tempdir().expect("temp dir"),
+    );
+    let daemon = TestDaemon::start("storage:\n  wal_flush_interval: 1s\n");
+    for url in [
+        format!("http://127.0.0.1:{}/api/v1/write", prometheus.port),
+        daemon.url("/api/v1/write"),
+    ] {
+        let response = client()
+            .post(&url)
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "snappy")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(body.clone())
+            .send()
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        assert!(
+            response.status().is_success(),
+            "POST {url}: {} {}",
+            response.status(),
+            response.text().unwrap_or_default()
+        );
+    }
+
+    let prom_get = |path: &str| -> (u16, String) {
+        prometheus
+            .get(path)
+            .unwrap_or_else(|| panic!("prometheus GET {path} failed:\n{}", prometheus.log()))
+    };
+    let our_get = |path: &str| -> (u16, String) { daemon.get(path) };
+
+    let secs = |ms: i64| format!("{}.{:03}", ms / 1000, ms % 1000);
+    let instant_times = [
+        base + 20 * 60_000,
+        base + 31 * 60_000 + 7_500,
+        base + 45 * 60_000,
+        end,
+        base - 60_000,
+    ];
+    let ranges = [
+        (base, end, "60"),
+        (base + 300_000, base + 2_400_000, "37s"),
+        (base + 600_000, base + 900_000, "1m30s"),
+    ];
+
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for query in QUERIES {
+        let q = encode(query);
+        let mut paths: Vec<String> = instant_times
+            .iter()
+            .map(|t| format!("/api/v1/query?query={q}&time={}", secs(*t)))
+            .collect();
+        paths.extend(ranges.iter().map(|(s, e, step)| {
+            format!(
+                "/api/v1/query_range?query={q}&start={}&end={}&step={step}",
+                secs(*s),
+                secs(*e)
+            )
+        }));
+        for path in paths {
+            let prom = ask(&prom_get, &path);
+            let ours = ask(&our_get, &path);
+            compared += 1;
+            if let Some(why) = compare(query, &prom, &ours) {
+                failures.push(format!("{query}  [{path}]\n    {why}"));
+            }
+        }
+    }
+    // API validation errors.
+    let validation = [
+        format!(
+            "/api/v1/query_range?query=1&start={}&end={}&step=0",
+            secs(base),
+            secs(end)
+        ),
+        format!(
+            "/api/v1/query_range?query=1&start={}&end={}&step=0.1",
+            secs(base),
+            secs(end)
+        ),
+        format!(
+            "/api/v1/query_range?query=1&start={}&end={}&step=60",
+            secs(end),
+            secs(base)
+        ),
+        "/api/v1/query_range?query=1&start=abc&end=1&step=60".to_string(),
+        "/api/v1/query_range?query=1&start=1&end=2&step=xyz".to_string(),
+        "/api/v1/query?query=1&time=notatime".to_string(),
+        "/api/v1/query?query=1&timeout=bad".to_string(),
+        format!("/api/v1/query?query={}&time={}", encode("1e-7"), secs(end)),
+        format!(
+            "/api/v1/query?query={}&time={}",
+            encode("1e21 * 3"),
+            secs(end)
+        ),
+        format!("/api/v1/query?query={}&time={}", encode("2^70"), secs(end)),
+    ];
+    for path in &validation {
+        let prom = ask(&prom_get, path);
+        let ours = ask(&our_get, path);
+        compared += 1;
+        if let Some(why) = compare("", &prom, &ours) {
+            failures.push(format!("[{path}]\n    {why}"));
+        }
+    }
+    println!(
+        "promql differential: {} of {compared} answers agree with Prometheus ({} queries); {} values agreed only within 1e-9 relative",
+        compared - failures.len(),
+        QUERIES.len(),
+        TOLERATED.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} answers differ from Prometheus:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
