@@ -577,10 +577,8 @@ mod http_tests {
     /// Three series: two `up` targets and one `node_cpu_seconds_total`, samples at 10s and 20s.
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
-        // The fixtures use timestamps near the epoch: keep them inside retention.
-        let mut options = StorageOptions::new(dir.path());
-        options.retention = std::time::Duration::from_secs(100 * 365 * 86400);
-        let storage = Storage::open(options).expect("opening the store");
+        let storage = Storage::open(StorageOptions::for_epoch_fixtures(dir.path()))
+            .expect("opening the store");
         let mut app = storage.appender();
         for (labels, t) in [
             (

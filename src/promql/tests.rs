@@ -20,7 +20,7 @@ type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [f64]);
 
 fn engine_with(series: &[TestSeries]) -> (Engine, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let storage = Storage::open(StorageOptions::new(dir.path())).expect("store");
+    let storage = Storage::open(StorageOptions::for_epoch_fixtures(dir.path())).expect("store");
     let mut app = storage.appender();
     for (labels, values) in series {
         for (i, v) in values.iter().enumerate() {

@@ -54,6 +54,15 @@ pub struct StorageOptions {
 }
 
 impl StorageOptions {
+    /// Options for tests whose fixtures use timestamps near the epoch: the
+    /// retention window is a century, so nothing is refused as too old.
+    #[cfg(test)]
+    pub(crate) fn for_epoch_fixtures(data_dir: impl AsRef<Path>) -> StorageOptions {
+        let mut options = StorageOptions::new(data_dir);
+        options.retention = Duration::from_secs(100 * 365 * 86400);
+        options
+    }
+
     pub fn new(data_dir: impl AsRef<Path>) -> StorageOptions {
         StorageOptions {
             data_dir: data_dir.as_ref().to_path_buf(),

@@ -20,10 +20,8 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
-    // The fixtures use timestamps near the epoch: keep them inside retention.
-    let mut options = StorageOptions::new(dir.path());
-    options.retention = std::time::Duration::from_secs(100 * 365 * 86400);
-    let storage = Storage::open(options).expect("opening the store");
+    let storage =
+        Storage::open(StorageOptions::for_epoch_fixtures(dir.path())).expect("opening the store");
     let mut state = crate::api::test_state(storage);
     let mut registry = Registry::default();
     state.ingest_metrics.register(&mut registry);
