@@ -92,8 +92,10 @@ fn stream_until_killed(
     n
 }
 
-/// Reads back every series and checks samples 0..=last_acked of each.
-fn verify(daemon: &TestDaemon, base_t: i64, last_acked_batch: i64) {
+/// Reads back every series, checks samples 0..=last_acked of each, and returns
+/// how many batches are stored (the unacknowledged one may have landed too:
+/// a batch is one commit, so it is there whole or not at all).
+fn verify(daemon: &TestDaemon, base_t: i64, last_acked_batch: i64) -> i64 {
     let start = base_t as f64 / 1000.0 - 1.0;
     let v = daemon.get_json(
         &format!("/api/v1/export?match[]=crash_test_value&start={start}"),
@@ -102,6 +104,8 @@ fn verify(daemon: &TestDaemon, base_t: i64, last_acked_batch: i64) {
     let result = v["data"]["result"].as_array().expect("a result array");
     assert_eq!(result.len(), SERIES, "every series survives the crash");
     let want_samples = (last_acked_batch + 1) * SAMPLES_PER_BATCH;
+    let stored = result[0]["values"].as_array().map_or(0, |v| v.len() as i64);
+    assert_eq!(stored % SAMPLES_PER_BATCH, 0, "a batch landed partially");
     for (s, series) in result.iter().enumerate() {
         assert_eq!(series["metric"]["series"], format!("{s:03}"));
         let values = series["values"].as_array().expect("values");
@@ -121,7 +125,13 @@ fn verify(daemon: &TestDaemon, base_t: i64, last_acked_batch: i64) {
             assert_eq!(t, base_t + n as i64, "series {s} sample {n}: timestamp");
             assert_eq!(got, value(s, n as i64), "series {s} sample {n}: value");
         }
+        assert_eq!(
+            values.len() as i64,
+            stored,
+            "series {s}: same batches as series 0"
+        );
     }
+    stored / SAMPLES_PER_BATCH
 }
 
 #[test]
@@ -146,14 +156,16 @@ fn acknowledged_samples_survive_sigkill_mid_stream() {
             std::thread::spawn(move || stream_until_killed(url, base_t, next_batch, acked, stop))
         };
         if run_for.is_zero() {
-            // Kill only once sealed chunks have reached SQLite, so the kill lands
-            // while the chunk writer is busy.
+            // Kill only once this run has acknowledged batches and sealed chunks
+            // have reached SQLite, so the kill lands while the chunk writer is busy.
+            let persisted = |d: &TestDaemon| {
+                d.self_metric("bellwether_storage_chunks_persisted_total")
+                    .unwrap_or(0.0)
+            };
+            let before = persisted(&daemon);
             assert!(
                 wait_for(Duration::from_secs(30), || {
-                    daemon
-                        .self_metric("bellwether_storage_chunks_persisted_total")
-                        .unwrap_or(0.0)
-                        > 0.0
+                    acked.load(Ordering::SeqCst) >= next_batch && persisted(&daemon) > before
                 }),
                 "no chunk was persisted to SQLite during the stream:\n{}",
                 daemon.log()
@@ -171,10 +183,11 @@ fn acknowledged_samples_survive_sigkill_mid_stream() {
         );
 
         daemon.spawn();
-        verify(&daemon, base_t, last_acked);
-        // The next cycle resends the batch that may or may not have landed: if it
-        // did, its samples are exact duplicates, which the store accepts silently.
-        next_batch = first_unacked;
+        next_batch = verify(&daemon, base_t, last_acked);
+        assert!(
+            next_batch <= first_unacked + 1,
+            "more batches than were sent"
+        );
     }
     daemon.stop();
 }
