@@ -5,6 +5,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 /// The name of the label that holds a series' metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -53,12 +54,17 @@ impl Label {
 
 /// A label set, kept sorted by name with unique names and no empty values
 /// (an empty value means "label absent", as in Prometheus).
+///
+/// The labels sit behind an `Arc`: a label set is cloned on every hot path
+/// (scrape caches, staleness bookkeeping, appends, query results), and a clone
+/// must cost a reference count, not one allocation per label. Mutation copies
+/// on write.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<Vec<Label>>);
 
 impl Labels {
     pub fn empty() -> Labels {
-        Labels(Vec::new())
+        Labels::default()
     }
 
     /// Builds a label set from any pairs: sorts them, drops empty values and
@@ -84,13 +90,13 @@ impl Labels {
                 _ => out.push(l),
             }
         }
-        Labels(out)
+        Labels(Arc::new(out))
     }
 
     /// Wraps labels that are already sorted by name, unique and non-empty.
     pub fn from_sorted(labels: Vec<Label>) -> Labels {
         debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
-        Labels(labels)
+        Labels(Arc::new(labels))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -109,11 +115,12 @@ impl Labels {
     pub fn set(&mut self, name: &str, value: &str) {
         match self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
             Ok(i) if value.is_empty() => {
-                self.0.remove(i);
+                Arc::make_mut(&mut self.0).remove(i);
             }
-            Ok(i) => self.0[i].value = value.to_string(),
+            Ok(i) if self.0[i].value == value => {}
+            Ok(i) => Arc::make_mut(&mut self.0)[i].value = value.to_string(),
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, Label::new(name, value)),
+            Err(i) => Arc::make_mut(&mut self.0).insert(i, Label::new(name, value)),
         }
     }
 
@@ -137,8 +144,9 @@ impl Labels {
         &self.0
     }
 
+    /// The labels as an owned vector (copied only if the set is shared).
     pub fn into_vec(self) -> Vec<Label> {
-        self.0
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
     }
 
     /// A 64-bit hash of the label set, stable within one process run.
