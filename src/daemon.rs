@@ -44,6 +44,7 @@ pub fn load_config(config_file: Option<&Path>) -> Result<Config, config::ConfigE
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let config = load_config(options.config_file.as_deref())?;
+    warn_unimplemented(&config);
     let listen = options
         .listen
         .clone()
@@ -134,6 +135,7 @@ fn reload(
 ) -> Result<(), String> {
     match load_config(config_file) {
         Ok(config) => {
+            warn_unimplemented(&config);
             scrape.apply_config(&config);
             metrics.last_reload_successful.set(1);
             metrics
@@ -148,6 +150,22 @@ fn reload(
             tracing::error!(error = %e, "configuration reload refused; the previous config stays in force");
             Err(e.to_string())
         }
+    }
+}
+
+/// Says, at every load, which accepted prometheus.yml sections this version
+/// validates but does not act on yet, so nobody mistakes silence for alerting.
+fn warn_unimplemented(config: &Config) {
+    if !config.rule_files.is_empty() {
+        tracing::warn!(
+            rule_files = ?config.rule_files,
+            "rule_files are validated but not evaluated: the rule engine is not implemented in this version"
+        );
+    }
+    if !config.alerting.alertmanagers.is_empty() {
+        tracing::warn!(
+            "alerting.alertmanagers is validated but no alerts are sent: the rule engine is not implemented in this version"
+        );
     }
 }
 

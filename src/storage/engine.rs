@@ -91,12 +91,32 @@ pub struct Engine {
     stop: Mutex<bool>,
     stop_cv: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Holds an exclusive lock on `data_dir/lock` until `close()` (or the
+    /// engine is dropped), so a second process cannot open the same store.
+    dir_lock: Mutex<Option<std::fs::File>>,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StorageError + '_ {
     move |source| StorageError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// Takes the exclusive lock on `data_dir/lock` (released by the OS when the
+/// process dies, so a crash never leaves a stale lock behind).
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StorageError> {
+    let path = data_dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Locked { path }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StorageError::Io { path, source }),
     }
 }
 
@@ -108,6 +128,7 @@ impl Engine {
     pub fn open(options: StorageOptions) -> Result<Arc<Engine>, StorageError> {
         let wal_dir = options.data_dir.join("wal");
         std::fs::create_dir_all(&wal_dir).map_err(io_err(&wal_dir))?;
+        let dir_lock = lock_data_dir(&options.data_dir)?;
         let db_path = options.data_dir.join(db::DB_FILE);
         let conn = db::open(&db_path)?;
         let metrics = Metrics::default();
@@ -131,6 +152,7 @@ impl Engine {
             stop: Mutex::new(false),
             stop_cv: Condvar::new(),
             threads: Mutex::new(Vec::new()),
+            dir_lock: Mutex::new(Some(dir_lock)),
         });
         let writer = {
             let for_thread = Arc::clone(&engine);
@@ -433,6 +455,8 @@ impl Engine {
         self.stop_threads();
         let synced = self.sync_wal();
         self.state.write().closed = true;
+        // Nothing writes after this point: another process may take the store.
+        self.dir_lock.lock().take();
         checkpoint.and(synced)
     }
 

@@ -90,6 +90,8 @@ pub enum StorageError {
     },
     #[error("corrupt {what}: {detail}")]
     Corrupt { what: String, detail: String },
+    #[error("the data directory is in use by another process (lock held on {path}); stop it or choose another --data-dir")]
+    Locked { path: PathBuf },
     #[error("the store is shut down")]
     Closed,
 }

@@ -486,3 +486,17 @@ proptest! {
         prop_assert_eq!(s.stats().active_series, reference.series.len());
     }
 }
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused_until_close() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = open(dir.path());
+    match Storage::open(StorageOptions::new(dir.path())) {
+        Err(StorageError::Locked { path }) => assert_eq!(path, dir.path().join("lock")),
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("two stores opened the same directory"),
+    }
+    first.close().expect("close");
+    let second = open(dir.path());
+    second.close().expect("close");
+}
