@@ -19,7 +19,7 @@
 //! can take over), then writes stale NaNs for all its series and its report
 //! series at the time of that first missed scrape.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
