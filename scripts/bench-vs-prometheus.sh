@@ -50,6 +50,16 @@ p_disk=$(disk_bytes "$work/prom-data"); b_disk=$(disk_bytes "$work/bw-data")
 samples=$(curl -s "127.0.0.1:$bw_port/metrics" | awk '/^bellwether_storage_samples_appended_total/ {print $2}')
 p_samples=$(curl -s "127.0.0.1:$prom_port/metrics" | awk '/^prometheus_tsdb_head_samples_appended_total/ {s += $2} END {print s}')
 
+# Stop both cleanly (SIGTERM) and measure again: bellwether checkpoints on
+# shutdown (open chunks to SQLite, WAL truncated), so its figure is the
+# compressed form; Prometheus keeps its WAL until a 2 h block is cut, which a
+# run of minutes never reaches.
+kill -TERM "$bw_pid" "$prom_pid"
+for p in "$bw_pid" "$prom_pid"; do
+  for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+done
+p_disk_stop=$(disk_bytes "$work/prom-data"); b_disk_stop=$(disk_bytes "$work/bw-data")
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 per_sample() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 cat <<TABLE
@@ -57,7 +67,9 @@ cat <<TABLE
 |---|---|---|---|
 | CPU seconds | ${p_cpu} | ${b_cpu} | $(ratio "$b_cpu" "$p_cpu") |
 | peak RSS (MiB) | ${p_rss} | ${b_rss} | $(ratio "$b_rss" "$p_rss") |
-| disk bytes | ${p_disk} | ${b_disk} | $(ratio "$b_disk" "$p_disk") |
+| disk bytes, running | ${p_disk} | ${b_disk} | $(ratio "$b_disk" "$p_disk") |
+| disk bytes, after SIGTERM | ${p_disk_stop} | ${b_disk_stop} | $(ratio "$b_disk_stop" "$p_disk_stop") |
 | samples appended | ${p_samples:-?} | ${samples:-?} | |
-| disk bytes / sample | $(per_sample "$p_disk" "${p_samples:-0}") | $(per_sample "$b_disk" "${samples:-0}") | |
+| disk bytes / sample, running | $(per_sample "$p_disk" "${p_samples:-0}") | $(per_sample "$b_disk" "${samples:-0}") | |
+| disk bytes / sample, after SIGTERM | $(per_sample "$p_disk_stop" "${p_samples:-0}") | $(per_sample "$b_disk_stop" "${samples:-0}") | |
 TABLE

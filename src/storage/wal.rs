@@ -361,7 +361,11 @@ mod tests {
         let payload = samples_record(&samples);
         assert_eq!(payload[0], KIND_SAMPLES_SNAPPY);
         // Uncompressed, each sample takes 10 bytes (two 1-byte varints and the value).
-        assert!(payload.len() < samples.len() * 10 * 9 / 10, "{} bytes", payload.len());
+        assert!(
+            payload.len() < samples.len() * 10 * 9 / 10,
+            "{} bytes",
+            payload.len()
+        );
         assert_eq!(decode_record(&payload), Some(Record::Samples(samples)));
     }
 

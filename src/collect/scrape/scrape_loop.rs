@@ -35,7 +35,7 @@ use crate::model::{
     is_valid_label_name, is_valid_metric_name, now_millis, stale_nan, Label, Labels, Timestamp,
     METRIC_NAME,
 };
-use crate::storage::Storage;
+use crate::storage::{SeriesRef, Storage};
 
 /// The `Accept` header Prometheus 2.42 sends.
 pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -113,6 +113,9 @@ pub struct MetricMetadata {
 /// metric relabeling drops it.
 struct CacheEntry {
     labels: Option<Labels>,
+    /// The store's ref for `labels`, once a commit has created or found the
+    /// series: later scrapes append by ref and skip the index lookup.
+    series_ref: Option<SeriesRef>,
     last_iteration: u64,
 }
 
@@ -156,7 +159,8 @@ pub struct AppendCounts {
 /// The result of [`LoopState::append`]: samples to write (scraped samples and
 /// stale markers), counts, metadata and the error that failed the scrape.
 pub struct AppendBatch {
-    pub samples: Vec<(Labels, Timestamp, f64)>,
+    /// Labels, timestamp, value, and the store's ref when the cache knows it.
+    pub samples: Vec<(Labels, Timestamp, f64, Option<SeriesRef>)>,
     pub counts: AppendCounts,
     pub metadata: Vec<MetricMetadata>,
     pub error: Option<ScrapeError>,
@@ -217,11 +221,11 @@ impl LoopState {
                     None
                 };
                 let sample_t = explicit_ts.unwrap_or(t);
-                let (labels, is_new) = match self.cache.get_mut(series.series) {
+                let (labels, series_ref, is_new) = match self.cache.get_mut(series.series) {
                     Some(entry) => {
                         entry.last_iteration = iteration;
                         match &entry.labels {
-                            Some(labels) => (labels.clone(), false),
+                            Some(labels) => (labels.clone(), entry.series_ref, false),
                             None => continue,
                         }
                     }
@@ -243,11 +247,12 @@ impl LoopState {
                             series.series.into(),
                             CacheEntry {
                                 labels: mutated.clone(),
+                                series_ref: None,
                                 last_iteration: iteration,
                             },
                         );
                         match mutated {
-                            Some(labels) => (labels, true),
+                            Some(labels) => (labels, None, true),
                             None => continue,
                         }
                     }
@@ -270,7 +275,7 @@ impl LoopState {
                 if is_new {
                     counts.series_added += 1;
                 }
-                samples.push((labels, sample_t, series.value));
+                samples.push((labels, sample_t, series.value, series_ref));
             }
             if error.is_none() && limits.sample_limit > 0 && limited > limits.sample_limit {
                 error = Some(ScrapeError::SampleLimit {
@@ -298,7 +303,7 @@ impl LoopState {
             std::mem::take(&mut self.previous).into_iter().collect()
         };
         for labels in stale {
-            samples.push((labels, t, stale_nan()));
+            samples.push((labels, t, stale_nan(), None));
         }
         let mut metadata: Vec<MetricMetadata> = metadata.into_values().collect();
         metadata.sort();
@@ -310,19 +315,36 @@ impl LoopState {
         }
     }
 
+    /// Remembers the store's refs of cached series that have none yet (those
+    /// first appended by the last commit), so the next scrape appends by ref.
+    /// After a commit that saw unknown refs (series deleted by retention in
+    /// the meantime), every ref is forgotten and looked up again.
+    pub fn learn_series_refs(&mut self, storage: &Storage, saw_unknown_refs: bool) {
+        for entry in self.cache.values_mut() {
+            if saw_unknown_refs {
+                entry.series_ref = None;
+            }
+            if entry.series_ref.is_none() {
+                if let Some(labels) = &entry.labels {
+                    entry.series_ref = storage.series_ref(labels);
+                }
+            }
+        }
+    }
+
     /// Stale markers for everything this loop wrote, for a target that went away.
     pub fn end_of_run(
         &mut self,
         t: Timestamp,
         target_labels: &Labels,
-    ) -> Vec<(Labels, Timestamp, f64)> {
+    ) -> Vec<(Labels, Timestamp, f64, Option<SeriesRef>)> {
         let mut samples: Vec<_> = std::mem::take(&mut self.previous)
             .into_iter()
-            .map(|labels| (labels, t, stale_nan()))
+            .map(|labels| (labels, t, stale_nan(), None))
             .collect();
         if self.reported {
             for name in REPORT_SERIES {
-                samples.push((report_labels(target_labels, name), t, stale_nan()));
+                samples.push((report_labels(target_labels, name), t, stale_nan(), None));
             }
         }
         samples
@@ -762,7 +784,7 @@ impl ScrapeLoop {
                 }
                 let samples = self.state.end_of_run(stale_time, &self.ctx.target.labels);
                 let mut appender = self.ctx.storage.appender();
-                for (labels, t, v) in samples {
+                for (labels, t, v, _) in samples {
                     appender.add(labels, t, v);
                 }
                 if let Err(error) = appender.commit() {
@@ -804,8 +826,12 @@ impl ScrapeLoop {
             ),
         };
         let mut appender = ctx.storage.appender();
-        for (labels, ts, v) in batch.samples {
-            appender.add(labels, ts, v);
+        let needs_refs = batch.samples.iter().any(|s| s.3.is_none());
+        for (labels, ts, v, series_ref) in batch.samples {
+            match series_ref {
+                Some(series_ref) => appender.add_ref(series_ref, ts, v),
+                None => appender.add(labels, ts, v),
+            }
         }
         let duration = started.elapsed();
         let counts = batch.counts;
@@ -822,6 +848,10 @@ impl ScrapeLoop {
         self.state.reported = true;
         match appender.commit() {
             Ok(outcome) => {
+                if needs_refs || outcome.unknown_ref > 0 {
+                    self.state
+                        .learn_series_refs(&ctx.storage, outcome.unknown_ref > 0);
+                }
                 let refused = [
                     ("out_of_order", outcome.out_of_order),
                     ("duplicate", outcome.duplicate),
@@ -952,11 +982,36 @@ mod tests {
         let mut v: Vec<String> = batch
             .samples
             .iter()
-            .filter(|(_, _, v)| is_stale_nan(*v) == stale)
-            .map(|(l, _, _)| l.metric_name().unwrap_or("").to_string())
+            .filter(|(_, _, v, _)| is_stale_nan(*v) == stale)
+            .map(|(l, _, _, _)| l.metric_name().unwrap_or("").to_string())
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn later_scrapes_append_by_the_refs_the_store_assigned() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(crate::storage::StorageOptions::new(dir.path())).unwrap();
+        let tl = target_labels();
+        let o = opts(&tl, Limits::default(), &[]);
+        let mut state = LoopState::default();
+        let now = crate::model::now_millis();
+        let b = state.append(Some((b"a 1\nb 2\n", Format::Text)), now, now, &o);
+        assert!(b.samples.iter().all(|s| s.3.is_none()), "nothing known yet");
+        let mut app = storage.appender();
+        for (labels, t, v, _) in b.samples {
+            app.add(labels, t, v);
+        }
+        app.commit().unwrap();
+        state.learn_series_refs(&storage, false);
+
+        let b = state.append(Some((b"a 1\nb 2\n", Format::Text)), now + 1000, now + 1000, &o);
+        assert_eq!(b.samples.len(), 2);
+        for (labels, _, _, series_ref) in &b.samples {
+            assert_eq!(*series_ref, storage.series_ref(labels), "{labels}");
+            assert!(series_ref.is_some());
+        }
     }
 
     #[test]
@@ -1143,7 +1198,7 @@ mod tests {
         assert_eq!(samples.len(), 1 + REPORT_SERIES.len());
         assert!(samples
             .iter()
-            .all(|(_, t, v)| *t == 5000 && is_stale_nan(*v)));
+            .all(|(_, t, v, _)| *t == 5000 && is_stale_nan(*v)));
     }
 
     fn headers_for(job: serde_json::Value) -> Result<reqwest::header::HeaderMap, ScrapeError> {
