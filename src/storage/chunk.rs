@@ -59,6 +59,12 @@ impl BitWriter {
     fn write_bits(&mut self, value: u64, mut n: u8) {
         while n > 0 {
             if self.free == 0 {
+                // Grow by 32 bytes, not by doubling: an open chunk lives in
+                // memory for its series' whole chunk span, and doubling would
+                // leave up to half its allocation unused on every series.
+                if self.bytes.len() == self.bytes.capacity() {
+                    self.bytes.reserve_exact(32);
+                }
                 self.bytes.push(0);
                 self.free = 8;
             }
