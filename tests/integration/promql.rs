@@ -553,28 +553,61 @@ fn encode(q: &str) -> String {
     out
 }
 
-/// Values that agreed only within the 1e-9 relative tolerance (reported).
-static TOLERATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Values that were equal as strings.
+static EXACT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-fn values_agree(a: &Value, b: &Value) -> bool {
+/// Values that agreed only within the 1e-9 relative tolerance, per query:
+/// (count, first differing pair as Prometheus's vs ours).
+static TOLERATED: std::sync::Mutex<std::collections::BTreeMap<String, (usize, String)>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// How two JSON sample values compare.
+#[derive(PartialEq)]
+enum Agreement {
+    /// Identical strings (or both NaN).
+    Exact,
+    /// Different strings within 1e-9 relative.
+    Close,
+    Differ,
+}
+
+fn agreement(a: &Value, b: &Value) -> Agreement {
     if a == b {
-        return true;
+        return Agreement::Exact;
     }
     let (Some(a), Some(b)) = (a.as_str(), b.as_str()) else {
-        return false;
+        return Agreement::Differ;
     };
     let (Ok(x), Ok(y)) = (parse_value(a), parse_value(b)) else {
-        return false;
+        return Agreement::Differ;
     };
     if x.is_nan() && y.is_nan() {
-        return true;
+        return Agreement::Exact;
     }
-    let close = x == y || ((x - y).abs() <= 1e-9 * x.abs().max(y.abs()));
-    // The first few are printed, so the kind of difference stays visible.
-    if close && TOLERATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 5 {
-        println!("within tolerance: {a} vs {b}");
+    if x == y || ((x - y).abs() <= 1e-9 * x.abs().max(y.abs())) {
+        Agreement::Close
+    } else {
+        Agreement::Differ
     }
-    close
+}
+
+/// Compares two sample values and counts the outcome.
+fn values_agree(query: &str, a: &Value, b: &Value) -> bool {
+    match agreement(a, b) {
+        Agreement::Exact => {
+            EXACT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            true
+        }
+        Agreement::Close => {
+            let mut tolerated = TOLERATED.lock().unwrap();
+            let entry = tolerated
+                .entry(query.to_string())
+                .or_insert_with(|| (0, format!("{a} vs {b}")));
+            entry.0 += 1;
+            true
+        }
+        Agreement::Differ => false,
+    }
 }
 
 fn parse_value(s: &str) -> Result<f64, std::num::ParseFloatError> {
@@ -585,8 +618,8 @@ fn parse_value(s: &str) -> Result<f64, std::num::ParseFloatError> {
     }
 }
 
-fn points_agree(a: &Value, b: &Value) -> bool {
-    a[0] == b[0] && values_agree(&a[1], &b[1])
+fn points_agree(query: &str, a: &Value, b: &Value) -> bool {
+    a[0] == b[0] && values_agree(query, &a[1], &b[1])
 }
 
 /// Compares two answers; `None` when they agree, else why not.
@@ -617,7 +650,7 @@ fn compare(query: &str, prom: &(u16, Value), ours: &(u16, Value)) -> Option<Stri
     }
     match pd["resultType"].as_str() {
         Some("scalar") | Some("string") => {
-            (!points_agree(&pd["result"], &od["result"])).then(|| format!("{pd} vs {od}"))
+            (!points_agree(query, &pd["result"], &od["result"])).then(|| format!("{pd} vs {od}"))
         }
         _ => {
             let key = |v: &Value| v["metric"].to_string();
@@ -628,7 +661,7 @@ fn compare(query: &str, prom: &(u16, Value), ours: &(u16, Value)) -> Option<Stri
             }
             if query.starts_with("sort") {
                 for (a, b) in pr.iter().zip(&or) {
-                    if !values_agree(&a["value"][1], &b["value"][1]) {
+                    if agreement(&a["value"][1], &b["value"][1]) == Agreement::Differ {
                         return Some(format!("sort order: {pd} vs {od}"));
                     }
                 }
@@ -639,7 +672,7 @@ fn compare(query: &str, prom: &(u16, Value), ours: &(u16, Value)) -> Option<Stri
                 if a["metric"] != b["metric"] {
                     return Some(format!("metric {} vs {}", a["metric"], b["metric"]));
                 }
-                if a.get("value").is_some() && !points_agree(&a["value"], &b["value"]) {
+                if a.get("value").is_some() && !points_agree(query, &a["value"], &b["value"]) {
                     return Some(format!(
                         "{} value {} vs {}",
                         a["metric"], a["value"], b["value"]
@@ -658,7 +691,7 @@ fn compare(query: &str, prom: &(u16, Value), ours: &(u16, Value)) -> Option<Stri
                         ));
                     }
                     for (x, y) in pv.iter().zip(&ov) {
-                        if !points_agree(x, y) {
+                        if !points_agree(query, x, y) {
                             return Some(format!("{} point {x} vs {y}", a["metric"]));
                         }
                     }
@@ -786,11 +819,19 @@ fn promql_answers_match_prometheus() {
             failures.push(format!("[{path}]\n    {why}"));
         }
     }
+    let tolerated = TOLERATED.lock().unwrap().clone();
+    for (query, (count, example)) in &tolerated {
+        println!(
+            "within 1e-9 only: {count:4} values  {query}   e.g. {example} (prometheus vs ours)"
+        );
+    }
     println!(
-        "promql differential: {} of {compared} answers agree with Prometheus ({} queries); {} values agreed only within 1e-9 relative",
+        "promql differential: {} of {compared} answers agree with Prometheus ({} queries); {} values compared exactly, {} agreed only within 1e-9 relative ({} queries)",
         compared - failures.len(),
         QUERIES.len(),
-        TOLERATED.load(std::sync::atomic::Ordering::Relaxed)
+        EXACT.load(std::sync::atomic::Ordering::Relaxed),
+        tolerated.values().map(|(n, _)| n).sum::<usize>(),
+        tolerated.len(),
     );
     assert!(
         failures.is_empty(),
