@@ -22,6 +22,10 @@
 //! are exact in Go and rounded once; the values here are those roundings.
 //!
 //! This module owns numerics only; it must not know about PromQL values.
+//!
+//! Constants keep the digits Go's source writes them with, so they can be
+//! checked against it; they round to the same `f64` either way.
+#![allow(clippy::excessive_precision)]
 
 use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI};
 
@@ -135,7 +139,7 @@ pub fn exp_with(x: f64, fma: bool) -> f64 {
 /// `math.Log` (amd64 assembly; FreeBSD's `e_log.c` formula, with the
 /// assembly's own frexp that does not normalise subnormals).
 pub fn log(x: f64) -> f64 {
-    const HSQRT2: f64 = 7.071_067_811_865_475_244_01e-1;
+    const HSQRT2: f64 = std::f64::consts::FRAC_1_SQRT_2; // Sqrt2/2, 0x3fe6a09e667f3bcd
     const LN2HI: f64 = 6.931_471_803_691_238_164_90e-1;
     const LN2LO: f64 = 1.908_214_929_270_587_700_02e-10;
     const L: [f64; 7] = [
@@ -864,7 +868,7 @@ pub fn tanh(x: f64) -> f64 {
     x + x * s * ((P[0] * s + P[1]) * s + P[2]) / (((s + Q[0]) * s + Q[1]) * s + Q[2])
 }
 
-const LN2: f64 = 6.931_471_805_599_452_862_27e-1;
+const LN2: f64 = std::f64::consts::LN_2; // 0x3fe62e42fefa39ef
 const LARGE: f64 = (1u64 << 28) as f64;
 const NEAR_ZERO: f64 = 1.0 / (1u64 << 28) as f64;
 
@@ -910,7 +914,7 @@ pub fn acosh(x: f64) -> f64 {
 
 /// `math.Atanh` (FreeBSD `e_atanh.c`).
 pub fn atanh(x: f64) -> f64 {
-    if x < -1.0 || x > 1.0 || x.is_nan() {
+    if !(-1.0..=1.0).contains(&x) || x.is_nan() {
         return f64::NAN;
     }
     if x == 1.0 {
