@@ -124,7 +124,7 @@ impl SeriesGen {
                 self.value += ((rng.next() % 9) as f64 - 4.0) * 4096.0;
             }
             Kind::RareCounter => {
-                if rng.next() % 20 == 0 {
+                if rng.next().is_multiple_of(20) {
                     self.value += 1.0;
                 }
             }

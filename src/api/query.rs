@@ -201,7 +201,14 @@ pub fn success_body(value: &Value) -> String {
     out.push_str(value.result_type());
     out.push_str(r#"","result":"#);
     match value {
-        Value::Scalar { t, v } => write_point(&mut out, *t, *v),
+        Value::Scalar { t, v } => {
+            // `promql.Scalar.MarshalJSON`: always `'f'` form, unlike samples.
+            out.push('[');
+            write_timestamp(&mut out, *t);
+            out.push_str(",\"");
+            out.push_str(&format_scalar_value(*v));
+            out.push_str("\"]");
+        }
         Value::String { t, v } => {
             out.push('[');
             write_timestamp(&mut out, *t);
@@ -300,6 +307,19 @@ pub fn format_sample_value(v: f64) -> String {
     }
 }
 
+/// `promql.Scalar.MarshalJSON`: `strconv.FormatFloat(v, 'f', -1, 64)`, so
+/// Go's shortest digits in fixed notation at every magnitude (`1e-07` is
+/// `0.0000001`); `NaN`, `+Inf`, `-Inf`.
+pub fn format_scalar_value(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_string();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    promql::shortest_decimal(v)
+}
+
 /// A JSON string as Go's encoder writes it (HTML characters escaped).
 fn json_string(s: &str) -> String {
     let encoded = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string());
@@ -324,6 +344,9 @@ mod tests {
         assert_eq!(format_sample_value(1e21), "1e+21");
         assert_eq!(format_sample_value(1.5e-7), "1.5e-07");
         assert_eq!(format_sample_value(-0.5), "-0.5");
+        assert_eq!(format_scalar_value(1e-7), "0.0000001");
+        assert_eq!(format_scalar_value(3e21), "3000000000000000000000");
+        assert_eq!(format_scalar_value(f64::INFINITY), "+Inf");
         // Go picks the 17-digit string closest to the binary value.
         assert_eq!(
             format_sample_value(3.3306045532226562),

@@ -574,10 +574,10 @@ fn go_mod(x: f64, y: f64) -> f64 {
     x % y
 }
 
-/// Go's `math.Pow` differs from `powf` only in corner cases Rust also
-/// follows IEEE for; `powf` is used.
+/// Go's `math.Pow`, which differs from libm's `pow` in the last bit for
+/// many non-integer exponents.
 fn pow(x: f64, y: f64) -> f64 {
-    x.powf(y)
+    super::gomath::pow(x, y)
 }
 
 pub(crate) fn scalar_binop(op: u16, l: f64, r: f64) -> Result<f64, EvalError> {
@@ -594,7 +594,7 @@ pub(crate) fn scalar_binop(op: u16, l: f64, r: f64) -> Result<f64, EvalError> {
         T_LSS => btos(l < r),
         T_GTE => btos(l >= r),
         T_LTE => btos(l <= r),
-        T_ATAN2 => l.atan2(r),
+        T_ATAN2 => super::gomath::atan2(l, r),
         _ => {
             return Err(EvalError::Execution(
                 "operator not allowed for Scalar operations".to_string(),

@@ -11,6 +11,7 @@ use promql_parser::parser::ast::Call;
 use promql_parser::parser::Expr;
 
 use super::eval::{check_unique, duration_ms, type_error, unwrap_parens, Evaluator};
+use super::gomath;
 use super::value::{drop_metric_name, InstantSample, Point, RangeSeries, Value};
 use super::EvalError;
 use crate::model::{is_valid_label_name, Labels, MatchOp, Timestamp, METRIC_NAME};
@@ -278,23 +279,23 @@ impl Evaluator<'_> {
             "abs" => Some(f64::abs),
             "ceil" => Some(f64::ceil),
             "floor" => Some(f64::floor),
-            "exp" => Some(f64::exp),
+            "exp" => Some(gomath::exp),
             "sqrt" => Some(f64::sqrt),
-            "ln" => Some(f64::ln),
-            "log2" => Some(f64::log2),
-            "log10" => Some(f64::log10),
-            "sin" => Some(f64::sin),
-            "cos" => Some(f64::cos),
-            "tan" => Some(f64::tan),
-            "asin" => Some(f64::asin),
-            "acos" => Some(f64::acos),
-            "atan" => Some(f64::atan),
-            "sinh" => Some(f64::sinh),
-            "cosh" => Some(f64::cosh),
-            "tanh" => Some(f64::tanh),
-            "asinh" => Some(f64::asinh),
-            "acosh" => Some(f64::acosh),
-            "atanh" => Some(f64::atanh),
+            "ln" => Some(gomath::log),
+            "log2" => Some(gomath::log2),
+            "log10" => Some(gomath::log10),
+            "sin" => Some(gomath::sin),
+            "cos" => Some(gomath::cos),
+            "tan" => Some(gomath::tan),
+            "asin" => Some(gomath::asin),
+            "acos" => Some(gomath::acos),
+            "atan" => Some(gomath::atan),
+            "sinh" => Some(gomath::sinh),
+            "cosh" => Some(gomath::cosh),
+            "tanh" => Some(gomath::tanh),
+            "asinh" => Some(gomath::asinh),
+            "acosh" => Some(gomath::acosh),
+            "atanh" => Some(gomath::atanh),
             "rad" => Some(|v| v * std::f64::consts::PI / 180.0),
             "deg" => Some(|v| v * 180.0 / std::f64::consts::PI),
             "sgn" => Some(|v: f64| {

@@ -17,6 +17,7 @@
 mod aggregate;
 mod eval;
 mod functions;
+mod gomath;
 mod value;
 
 #[cfg(test)]
