@@ -19,7 +19,7 @@
 //! can take over), then writes stale NaNs for all its series and its report
 //! series at the time of that first missed scrape.
 
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,6 +113,8 @@ pub struct MetricMetadata {
 /// metric relabeling drops it.
 struct CacheEntry {
     labels: Option<Labels>,
+    /// `labels.hash64()`, the key of the staleness maps.
+    labels_hash: u64,
     /// The store's ref for `labels`, once a commit has created or found the
     /// series: later scrapes append by ref and skip the index lookup.
     series_ref: Option<SeriesRef>,
@@ -128,7 +130,10 @@ pub struct LoopState {
     iteration: u64,
     cache_size_after_success: usize,
     /// Series written (without explicit timestamps) by the last scrape.
-    previous: HashSet<Labels>,
+    /// Keyed by the label set's 64-bit hash (computed once per cached series),
+    /// as Prometheus keys its staleness maps: hashing whole label sets twice
+    /// per sample was the scrape loop's largest cost.
+    previous: HashMap<u64, Labels>,
     /// Whether any scrape has been reported (end-of-run staleness needs one).
     reported: bool,
 }
@@ -181,7 +186,7 @@ impl LoopState {
         let iteration = self.iteration;
         let mut samples = Vec::new();
         let mut counts = AppendCounts::default();
-        let mut current: HashSet<Labels> = HashSet::with_capacity(self.previous.len());
+        let mut current: HashMap<u64, Labels> = HashMap::with_capacity(self.previous.len());
         let mut metadata: HashMap<String, MetricMetadata> = HashMap::new();
         let mut error = None;
         let mut limited = 0u64;
@@ -221,42 +226,47 @@ impl LoopState {
                     None
                 };
                 let sample_t = explicit_ts.unwrap_or(t);
-                let (labels, series_ref, is_new) = match self.cache.get_mut(series.series) {
-                    Some(entry) => {
-                        entry.last_iteration = iteration;
-                        match &entry.labels {
-                            Some(labels) => (labels.clone(), entry.series_ref, false),
-                            None => continue,
-                        }
-                    }
-                    None => {
-                        let exposed = parser.labels();
-                        let mutated = mutate_sample_labels(
-                            exposed,
-                            opts.target_labels,
-                            opts.honor_labels,
-                            opts.metric_relabel_configs,
-                        );
-                        if let Some(labels) = &mutated {
-                            if let Err(e) = check_series(labels, &limits) {
-                                error = Some(e);
-                                break;
+                let (labels, labels_hash, series_ref, is_new) =
+                    match self.cache.get_mut(series.series) {
+                        Some(entry) => {
+                            entry.last_iteration = iteration;
+                            match &entry.labels {
+                                Some(labels) => {
+                                    (labels.clone(), entry.labels_hash, entry.series_ref, false)
+                                }
+                                None => continue,
                             }
                         }
-                        self.cache.insert(
-                            series.series.into(),
-                            CacheEntry {
-                                labels: mutated.clone(),
-                                series_ref: None,
-                                last_iteration: iteration,
-                            },
-                        );
-                        match mutated {
-                            Some(labels) => (labels, None, true),
-                            None => continue,
+                        None => {
+                            let exposed = parser.labels();
+                            let mutated = mutate_sample_labels(
+                                exposed,
+                                opts.target_labels,
+                                opts.honor_labels,
+                                opts.metric_relabel_configs,
+                            );
+                            if let Some(labels) = &mutated {
+                                if let Err(e) = check_series(labels, &limits) {
+                                    error = Some(e);
+                                    break;
+                                }
+                            }
+                            let labels_hash = mutated.as_ref().map_or(0, Labels::hash64);
+                            self.cache.insert(
+                                series.series.into(),
+                                CacheEntry {
+                                    labels: mutated.clone(),
+                                    labels_hash,
+                                    series_ref: None,
+                                    last_iteration: iteration,
+                                },
+                            );
+                            match mutated {
+                                Some(labels) => (labels, labels_hash, None, true),
+                                None => continue,
+                            }
                         }
-                    }
-                };
+                    };
                 counts.added += 1;
                 if limits.sample_limit > 0 {
                     limited += 1;
@@ -270,7 +280,7 @@ impl LoopState {
                     continue;
                 }
                 if explicit_ts.is_none() || opts.track_timestamps_staleness {
-                    current.insert(labels.clone());
+                    current.insert(labels_hash, labels.clone());
                 }
                 if is_new {
                     counts.series_added += 1;
@@ -287,7 +297,12 @@ impl LoopState {
 
         let succeeded = body.is_some() && error.is_none();
         let stale: Vec<Labels> = if succeeded {
-            let stale = self.previous.difference(&current).cloned().collect();
+            let stale = self
+                .previous
+                .iter()
+                .filter(|(hash, _)| !current.contains_key(*hash))
+                .map(|(_, labels)| labels.clone())
+                .collect();
             self.previous = current;
             // Forget cache entries not seen in this scrape (series churn).
             self.cache.retain(|_, e| e.last_iteration == iteration);
@@ -300,7 +315,7 @@ impl LoopState {
             if self.cache.len() > self.cache_size_after_success * 2 + 1000 {
                 self.cache.retain(|_, e| e.last_iteration == iteration);
             }
-            std::mem::take(&mut self.previous).into_iter().collect()
+            std::mem::take(&mut self.previous).into_values().collect()
         };
         for labels in stale {
             samples.push((labels, t, stale_nan(), None));
@@ -339,7 +354,7 @@ impl LoopState {
         target_labels: &Labels,
     ) -> Vec<(Labels, Timestamp, f64, Option<SeriesRef>)> {
         let mut samples: Vec<_> = std::mem::take(&mut self.previous)
-            .into_iter()
+            .into_values()
             .map(|labels| (labels, t, stale_nan(), None))
             .collect();
         if self.reported {
@@ -1006,7 +1021,12 @@ mod tests {
         app.commit().unwrap();
         state.learn_series_refs(&storage, false);
 
-        let b = state.append(Some((b"a 1\nb 2\n", Format::Text)), now + 1000, now + 1000, &o);
+        let b = state.append(
+            Some((b"a 1\nb 2\n", Format::Text)),
+            now + 1000,
+            now + 1000,
+            &o,
+        );
         assert_eq!(b.samples.len(), 2);
         for (labels, _, _, series_ref) in &b.samples {
             assert_eq!(*series_ref, storage.series_ref(labels), "{labels}");
