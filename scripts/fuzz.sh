@@ -29,7 +29,18 @@ for target in "${targets[@]}"; do
   echo "fuzz.sh: $target for ${seconds}s"
   # -max_len: the largest seed is a 57 KiB node_exporter scrape; 64 KiB lets
   # mutations of it grow a little without slowing every other input.
+  # -jobs=1 -workers=1: one fuzzing process (libFuzzer then writes its
+  # output to fuzz-0.log, moved to logs/<target>.log and summarised below).
+  status=0
   cargo fuzz run "$target" "corpus/$target" -- \
     -max_total_time="$seconds" -jobs=1 -workers=1 \
-    -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1
+    -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 || status=$?
+  mkdir -p logs
+  mv -f fuzz-0.log "logs/$target.log"
+  grep -E '^#[0-9]+.*DONE|^stat::(number_of_executed_units|average_exec_per_sec)|SUMMARY|panicked|^==[0-9]+==' \
+    "logs/$target.log" || true
+  if [ "$status" -ne 0 ] || grep -q '^artifact_prefix\|Test unit written to' "logs/$target.log"; then
+    echo "fuzz.sh: $target failed; see fuzz/logs/$target.log and fuzz/artifacts/$target/" >&2
+    exit 1
+  fi
 done
