@@ -2,7 +2,7 @@
 //! OpenMetrics 1.0). The parsers must never panic, and every series they
 //! accept must yield a label set with a metric name.
 //!
-//! Run: `RUSTC_BOOTSTRAP=1 cargo +stable fuzz run exposition` (see docs/scraping.md).
+//! Run: `scripts/fuzz.sh 600 exposition` (see docs/fuzzing.md).
 
 #![no_main]
 

@@ -373,10 +373,71 @@ pub fn parse_matcher_sets(selectors: &[&str]) -> Result<Vec<Vec<Matcher>>, Strin
 /// them after parsing every selector, with its own wording.
 const PARSER_EMPTY_MATCHERS: &str = "vector selector must contain at least one non-empty matcher";
 
+/// Refuses, before promql-parser sees it, any text with a duration in it: a
+/// `[range]` or `[range:step]`, or an `offset` modifier. A series selector has
+/// neither, and promql-parser 0.11 panics (`Duration::from_secs_f64`) on a
+/// duration written as a number too large, infinite or NaN (`up[1e400]`,
+/// `up offset Inf`). Found by the `api_params` fuzz target.
+fn refuse_durations(selector: &str) -> Result<(), String> {
+    let bytes = selector.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut braces = 0usize;
+    let mut tokens = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if let Some(q) = quote {
+            if b == b'\\' && q != b'`' {
+                i += 1;
+            } else if b == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' | b'\'' | b'`' => quote = Some(b),
+            b'{' => braces += 1,
+            b'}' => {
+                braces = braces.saturating_sub(1);
+                if braces == 0 {
+                    tokens += 1;
+                }
+            }
+            b'[' => {
+                return Err(format!(
+                    "parse error: {selector:?} is not a series selector: a range or subquery `[...]` is not allowed in match[]"
+                ))
+            }
+            _ if b.is_ascii_alphanumeric() || b == b'_' || b == b':' => {
+                let start = i;
+                while bytes
+                    .get(i + 1)
+                    .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
+                {
+                    i += 1;
+                }
+                if braces == 0 && tokens > 0 && bytes[start..=i].eq_ignore_ascii_case(b"offset") {
+                    return Err(format!(
+                        "parse error: {selector:?}: a series selector in match[] takes no offset or @ modifier"
+                    ));
+                }
+                if braces == 0 {
+                    tokens += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 fn parse_selector(selector: &str) -> Result<Vec<Matcher>, String> {
     use promql_parser::label::MatchOp as ParserOp;
     use promql_parser::parser::Expr;
 
+    refuse_durations(selector)?;
     let expr = match promql_parser::parser::parse(selector) {
         Ok(expr) => expr,
         // Checked by the caller with Prometheus's wording, once all parsed.
@@ -549,6 +610,37 @@ mod tests {
         for bad in ["sum(up)", "up[5m]", "up offset 5m", "1", "up{"] {
             assert!(parse_matcher_sets(&[bad]).is_err(), "{bad}");
         }
+    }
+
+    /// promql-parser 0.11 panics converting a numeric duration that is too
+    /// large, infinite or NaN; such selectors must be refused, not reach it.
+    /// The first input is the fuzzer's crash, shortened.
+    #[test]
+    fn regression_fuzz_numeric_duration_overflow() {
+        let huge = format!("2[4][4]+72[4{}]", "1".repeat(120));
+        for bad in [
+            huge.as_str(),
+            "up[1e400]",
+            "up[Inf]",
+            "up[NaN]",
+            "up[5m:1e400]",
+            "up offset 1e400",
+            "up OFFSET Inf",
+            r#"{job="a"} offset NaN"#,
+            "sum(up offset 1e300)",
+        ] {
+            let err = parse_matcher_sets(&[bad]).expect_err(bad);
+            assert!(err.starts_with("parse error"), "{bad}: {err}");
+        }
+        // Brackets and the word offset inside label values, and a label or
+        // metric named offset, are still selectors.
+        let sets = parse_matcher_sets(&[
+            r#"up{path="/a[1]",q='offset 5m',r=`x[`}"#,
+            r#"{offset="1"}"#,
+            "offset",
+        ])
+        .expect("valid selectors");
+        assert_eq!(sets.len(), 3);
     }
 
     #[test]

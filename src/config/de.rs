@@ -120,8 +120,10 @@ pub(crate) fn deserialize_all<T: DeserializeOwned>(
     findings: &mut Vec<Finding>,
     mut removed: HashSet<(NodeId, String)>,
 ) -> Option<T> {
-    // Each pass removes one node, so this ends; the cap is a second guard.
-    for _ in 0..100_000 {
+    // Each pass removes one node, so this ends. Each pass also deserializes
+    // the tree again, so the cap keeps a file with thousands of bad values
+    // from costing (values x tree) work; past it the rest is not reported.
+    for _ in 0..MAX_PASSES {
         let err = match T::deserialize(NodeDe(root)) {
             Ok(value) => return Some(value),
             Err(err) => err,
@@ -156,8 +158,18 @@ pub(crate) fn deserialize_all<T: DeserializeOwned>(
             None => return None,
         }
     }
+    findings.push(Finding {
+        pos: None,
+        path: String::new(),
+        message: format!(
+            "more than {MAX_PASSES} problems in the config; the rest are not reported"
+        ),
+    });
     None
 }
+
+/// Problems reported by [`deserialize_all`] before it gives up.
+const MAX_PASSES: usize = 100;
 
 /// Serde's view of one node.
 pub(crate) struct NodeDe<'a>(pub &'a Node);

@@ -889,3 +889,30 @@ fn docs_mention_every_key() {
         );
     }
 }
+
+/// Every bad value cost one more deserialization of the whole tree, so
+/// thousands of bad values after thousands of good ones were quadratic (a
+/// 36 KB file took seconds, a megabyte minutes). Found while reviewing the
+/// `config` fuzz target's inputs; reporting stops at 100 problems.
+#[test]
+fn regression_fuzz_many_bad_values_are_not_quadratic() {
+    let n = 20_000;
+    let good = vec!["\"h:1\""; n].join(", ");
+    let bad = vec!["[1]"; n].join(", ");
+    let text = format!(
+        "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [{good}, {bad}]\n"
+    );
+    let started = std::time::Instant::now();
+    let errors = errors(&text);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(errors.len(), 101, "{:?}", &errors[..3]);
+    assert_eq!(
+        errors[0],
+        "bw.yml: more than 100 problems in the config; the rest are not reported"
+    );
+    assert!(errors[1].starts_with("bw.yml:4:"), "{}", errors[1]);
+}

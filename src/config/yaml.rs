@@ -117,6 +117,20 @@ impl Node {
         }
     }
 
+    /// Number of nodes in this subtree, itself and mapping keys included (the
+    /// ids an alias to it uses up).
+    fn count(&self) -> u32 {
+        match &self.kind {
+            Kind::Null | Kind::Scalar { .. } => 1,
+            Kind::Seq(items) => items
+                .iter()
+                .fold(1, |n: u32, item| n.saturating_add(item.count())),
+            Kind::Map(entries) => entries.iter().fold(1, |n: u32, e| {
+                n.saturating_add(1).saturating_add(e.value.count())
+            }),
+        }
+    }
+
     /// Removes the node (or, with `key_of`, the mapping entry whose key) has
     /// this id. Returns the (mapping id, key) of a removed entry, or
     /// `Some(None)` for a removed sequence item, `None` if nothing matched.
@@ -165,6 +179,10 @@ pub(crate) fn join_key(parent: &str, key: &str) -> String {
 const MAX_DEPTH: usize = 64;
 /// Cap on nodes, including copies made by aliases ("billion laughs").
 const MAX_NODES: u32 = 1_000_000;
+/// Cap on the nodes copied by aliases, checked before each copy: a few bytes
+/// of aliases to aliases can otherwise ask for millions of nodes. Generous for
+/// `<<: *defaults` in generated configs (thousands of jobs x tens of keys).
+const MAX_ALIAS_NODES: u32 = 200_000;
 
 enum Frame {
     Seq {
@@ -185,6 +203,8 @@ struct Builder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     next_id: NodeId,
+    /// Nodes copied by aliases so far.
+    alias_nodes: u32,
     root: Option<Node>,
     findings: Vec<Finding>,
 }
@@ -196,6 +216,7 @@ pub(crate) fn parse(text: &str) -> (Option<Node>, Vec<Finding>) {
         stack: Vec::new(),
         anchors: HashMap::new(),
         next_id: 0,
+        alias_nodes: 0,
         root: None,
         findings: Vec::new(),
     };
@@ -251,8 +272,22 @@ pub(crate) fn parse(text: &str) -> (Option<Node>, Vec<Finding>) {
             Event::SequenceStart(_, anchor, _) => b.open(pos, Kind::Seq(Vec::new()), anchor),
             Event::MappingStart(_, anchor, _) => b.open(pos, Kind::Map(Vec::new()), anchor),
             Event::SequenceEnd | Event::MappingEnd => b.close(),
-            Event::Alias(id) => match b.anchors.get(&id).cloned() {
-                Some(node) => {
+            Event::Alias(id) => match b.anchors.get(&id).map(|node| (node, node.count())) {
+                Some((_, count))
+                    if b.alias_nodes.saturating_add(count) > MAX_ALIAS_NODES
+                        || b.next_id.saturating_add(count) >= MAX_NODES =>
+                {
+                    Err(Finding {
+                        pos: Some(pos),
+                        path: b.child_path(),
+                        message: format!(
+                            "aliases expand to more than {MAX_ALIAS_NODES} YAML nodes (or the document to more than {MAX_NODES})"
+                        ),
+                    })
+                }
+                Some((node, count)) => {
+                    let node = node.clone();
+                    b.alias_nodes += count;
                     let path = b.child_path();
                     let node = b.relocate(node, path);
                     b.finish(node, 0, None)
@@ -679,6 +714,28 @@ mod tests {
         assert_eq!(findings.len(), 1);
         assert!(findings[0].pos.is_some());
         assert!(findings[0].message.starts_with("YAML syntax error"));
+    }
+
+    /// Aliases of aliases ("billion laughs") once grew the tree to millions
+    /// of nodes before the node limit was next checked (it was checked only
+    /// when a sequence or mapping opened): 834 bytes took over 10 s and
+    /// gigabytes. Found by the `config` fuzz target.
+    #[test]
+    fn regression_fuzz_alias_expansion_is_bounded() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..6 {
+            let aliases = vec![format!("*a{}", level - 1); 30].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{aliases}]\n"));
+        }
+        let started = std::time::Instant::now();
+        let (root, findings) = parse(&text);
+        assert!(root.is_none());
+        assert_eq!(findings.len(), 1);
+        assert!(
+            findings[0].message.contains("aliases expand"),
+            "{findings:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
