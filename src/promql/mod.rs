@@ -113,9 +113,19 @@ pub fn parse(query: &str) -> Result<Expr, String> {
             false,
         )]);
     });
-    let expr = promql_parser::parser::parse(query).map_err(|e| parse_error_text(query, &e))?;
+    let expr = parse_unchecked(query).map_err(|e| parse_error_text(query, &e))?;
     check_prometheus_2_42(&expr, query)?;
     Ok(expr)
+}
+
+/// The crate's parser, with its panics turned into errors. promql-parser 0.11
+/// panics on durations written as out-of-range numbers (`up[1e400]`,
+/// `up offset Inf`, found by fuzzing); query text comes from the network, so
+/// a panic there must be a `bad_data` answer, never a dropped connection.
+pub fn parse_unchecked(text: &str) -> Result<Expr, String> {
+    std::panic::catch_unwind(|| promql_parser::parser::parse(text)).unwrap_or_else(|_| {
+        Err("parse error: a duration or number in the query is out of range".to_string())
+    })
 }
 
 /// The crate's messages carry no position; Prometheus's start with one.

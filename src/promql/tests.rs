@@ -407,3 +407,20 @@ proptest! {
         }
     }
 }
+
+/// promql-parser panics on out-of-range numeric durations (found by fuzzing
+/// `match[]`); the query path must answer with a parse error instead.
+#[test]
+fn regression_fuzz_out_of_range_durations_are_parse_errors() {
+    for bad in [
+        "up[1e400]",
+        "up offset Inf",
+        "rate(up[NaN])",
+        "up[1e30s]",
+        "sum_over_time(up[1y] offset -1e300)",
+        "up[5m:1e400]",
+    ] {
+        let err = parse(bad).expect_err(bad);
+        assert!(err.contains("parse error"), "{bad}: {err}");
+    }
+}
