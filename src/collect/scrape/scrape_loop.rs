@@ -1006,7 +1006,12 @@ mod tests {
         app.commit().unwrap();
         state.learn_series_refs(&storage, false);
 
-        let b = state.append(Some((b"a 1\nb 2\n", Format::Text)), now + 1000, now + 1000, &o);
+        let b = state.append(
+            Some((b"a 1\nb 2\n", Format::Text)),
+            now + 1000,
+            now + 1000,
+            &o,
+        );
         assert_eq!(b.samples.len(), 2);
         for (labels, _, _, series_ref) in &b.samples {
             assert_eq!(*series_ref, storage.series_ref(labels), "{labels}");
