@@ -11,6 +11,8 @@ pub mod prometheus;
 pub mod query;
 pub mod status;
 pub mod targets;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
