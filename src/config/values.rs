@@ -92,7 +92,7 @@ pub fn format_duration(d: Duration) -> String {
         ("s", 1000, false),
         ("ms", 1, false),
     ] {
-        if exact && ms % len != 0 {
+        if exact && !ms.is_multiple_of(len) {
             continue;
         }
         if ms >= len {
