@@ -17,7 +17,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
-use crate::api::{self, AppState, ReloadRequest};
+use crate::api::{self, AppState, ReloadRequest, RuntimeStatus};
 use crate::collect::scrape::ScrapeManager;
 use crate::config::{self, Config};
 use crate::storage::{Storage, StorageOptions};
@@ -75,8 +75,16 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let ingest_metrics = crate::ingest::IngestMetrics::default();
     ingest_metrics.register(&mut registry);
     storage.register_metrics(&mut registry);
-    let scrape = ScrapeManager::new(storage.clone(), &mut registry);
+    let scrape = Arc::new(ScrapeManager::new(storage.clone(), &mut registry));
     scrape.apply_config(&config);
+    let status = Arc::new(RuntimeStatus::new(
+        flags(&options),
+        api::status::describe_retention(
+            config.storage.retention.as_duration(),
+            config.storage.retention_size.map(|s| s.0),
+        ),
+        &config_text(options.config_file.as_deref()),
+    ));
     config_metrics.last_reload_successful.set(1);
     config_metrics
         .last_reload_success_timestamp_seconds
@@ -92,6 +100,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         max_request_body: config.web.max_request_body.0 as usize,
         write_token: write_token(&config)?,
         ingest_metrics,
+        targets: scrape.clone(),
+        status: status.clone(),
     };
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);
@@ -108,7 +118,12 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         };
-        let outcome = reload(options.config_file.as_deref(), &scrape, &config_metrics);
+        let outcome = reload(
+            options.config_file.as_deref(),
+            &scrape,
+            &config_metrics,
+            &status,
+        );
         if let Some(answer) = answer {
             let _ = answer.send(outcome);
         }
@@ -132,11 +147,13 @@ fn reload(
     config_file: Option<&Path>,
     scrape: &ScrapeManager,
     metrics: &ConfigMetrics,
+    status: &RuntimeStatus,
 ) -> Result<(), String> {
     match load_config(config_file) {
         Ok(config) => {
             warn_unimplemented(&config);
             scrape.apply_config(&config);
+            status.config_loaded(&config_text(config_file));
             metrics.last_reload_successful.set(1);
             metrics
                 .last_reload_success_timestamp_seconds
@@ -147,6 +164,7 @@ fn reload(
         Err(e) => {
             metrics.last_reload_successful.set(0);
             metrics.reloads_failed.inc();
+            status.config_refused();
             tracing::error!(error = %e, "configuration reload refused; the previous config stays in force");
             Err(e.to_string())
         }
@@ -167,6 +185,36 @@ fn warn_unimplemented(config: &Config) {
             "alerting.alertmanagers is validated but no alerts are sent: the rule engine is not implemented in this version"
         );
     }
+}
+
+/// The text of the config just loaded, for `/api/v1/status/config`. The file
+/// is read a second time (the loader does not hand its text back); should it
+/// have become unreadable in between, the status shows an empty config.
+fn config_text(config_file: Option<&Path>) -> String {
+    match config_file {
+        Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+        None => config::DEFAULT_CONFIG.to_string(),
+    }
+}
+
+/// The command-line flags of `run` for `/api/v1/status/flags`, by long name;
+/// unset ones are empty, as Prometheus shows flags without a value.
+fn flags(options: &RunOptions) -> std::collections::BTreeMap<String, String> {
+    [
+        (
+            "config",
+            options
+                .config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("data-dir", options.data_dir.display().to_string()),
+        ("listen", options.listen.clone().unwrap_or_default()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect()
 }
 
 fn storage_options(config: &Config, data_dir: &Path) -> StorageOptions {

@@ -9,6 +9,10 @@ mod error;
 pub mod export;
 pub mod prometheus;
 pub mod query;
+pub mod status;
+pub mod targets;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +26,8 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 
 pub use error::{ApiError, ErrorType};
+pub use status::RuntimeStatus;
+pub use targets::{NoTargets, TargetSource};
 
 use crate::storage::Storage;
 
@@ -43,6 +49,10 @@ pub struct AppState {
     pub write_token: Option<Arc<str>>,
     /// Counters of the ingest endpoints.
     pub ingest_metrics: crate::ingest::IngestMetrics,
+    /// Targets and metric metadata (the scrape manager).
+    pub targets: Arc<dyn TargetSource>,
+    /// Flags, start time and the loaded config, for `/api/v1/status/*`.
+    pub status: Arc<RuntimeStatus>,
 }
 
 /// The whole HTTP API.
@@ -55,6 +65,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(prometheus::routes())
         .merge(query::routes())
+        .merge(targets::routes())
+        .merge(status::routes())
         .merge(export::routes())
         .merge(crate::ingest::routes())
         .layer(DefaultBodyLimit::max(body_limit))
@@ -130,7 +142,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// An `AppState` over `storage` for handler tests: ready, no write token, a
-/// fresh registry, and a reload channel nobody listens on.
+/// fresh registry, a reload channel nobody listens on, no targets, and the
+/// embedded default config as the loaded one.
 #[cfg(test)]
 pub fn test_state(storage: Storage) -> AppState {
     let (reload, _) = mpsc::channel(1);
@@ -142,5 +155,11 @@ pub fn test_state(storage: Storage) -> AppState {
         max_request_body: 32 * 1024 * 1024,
         write_token: None,
         ingest_metrics: crate::ingest::IngestMetrics::default(),
+        targets: Arc::new(NoTargets),
+        status: Arc::new(RuntimeStatus::new(
+            Default::default(),
+            "15d".to_string(),
+            crate::config::DEFAULT_CONFIG,
+        )),
     }
 }

@@ -16,6 +16,7 @@
 //! Findings are sorted by position and rendered one per line.
 
 mod de;
+mod display;
 mod keys;
 mod types;
 mod validate;
@@ -25,6 +26,7 @@ mod yaml;
 #[cfg(test)]
 mod tests;
 
+pub use display::masked_yaml;
 pub use types::*;
 pub use validate::{check_listen_address, check_target_address, is_valid_label_name};
 

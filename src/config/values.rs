@@ -75,21 +75,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Formats a duration the way Prometheus prints one (`1h30m`, `15s`, `0s`).
+/// Years and weeks are used only when they divide the whole duration, so 15
+/// days print as `15d` (not `2w1d`), as Prometheus 2.42 shows its retention.
 pub fn format_duration(d: Duration) -> String {
     let mut ms = d.as_millis() as u64;
     if ms == 0 {
         return "0s".to_string();
     }
     let mut out = String::new();
-    for (unit, len) in [
-        ("y", 365 * 24 * 3600 * 1000u64),
-        ("w", 7 * 24 * 3600 * 1000),
-        ("d", 24 * 3600 * 1000),
-        ("h", 3600 * 1000),
-        ("m", 60 * 1000),
-        ("s", 1000),
-        ("ms", 1),
+    for (unit, len, exact) in [
+        ("y", 365 * 24 * 3600 * 1000u64, true),
+        ("w", 7 * 24 * 3600 * 1000, true),
+        ("d", 24 * 3600 * 1000, false),
+        ("h", 3600 * 1000, false),
+        ("m", 60 * 1000, false),
+        ("s", 1000, false),
+        ("ms", 1, false),
     ] {
+        if exact && !ms.is_multiple_of(len) {
+            continue;
+        }
         if ms >= len {
             out.push_str(&format!("{}{}", ms / len, unit));
             ms %= len;
@@ -293,7 +298,10 @@ mod tests {
     #[test]
     fn durations_format_like_prometheus() {
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(format_duration(Duration::from_secs(15 * 86400)), "2w1d");
+        assert_eq!(format_duration(Duration::from_secs(15 * 86400)), "15d");
+        assert_eq!(format_duration(Duration::from_secs(14 * 86400)), "2w");
+        assert_eq!(format_duration(Duration::from_secs(365 * 86400)), "1y");
+        assert_eq!(format_duration(Duration::from_secs(366 * 86400)), "366d");
         assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 

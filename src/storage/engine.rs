@@ -48,7 +48,9 @@ use super::head::{AppendResult, Head};
 use super::index::{label_hash, SeriesRef};
 use super::metrics::Metrics;
 use super::wal::{self, Record, RecordBuilder, RecordReader, Wal, WalSample};
-use super::{AppendOutcome, Series, SeriesId, StorageError, StorageOptions, StorageStats};
+use super::{
+    AppendOutcome, HeadStats, Series, SeriesId, StorageError, StorageOptions, StorageStats,
+};
 
 /// How often the head is checkpointed into SQLite and the WAL truncated.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(300);
@@ -182,6 +184,29 @@ impl Engine {
             active_series: n,
             total_series: n,
         }
+    }
+
+    pub fn head_stats(&self) -> HeadStats {
+        let state = self.state.read();
+        let mut stats = HeadStats {
+            num_series: state.head.series.len(),
+            chunk_count: 0,
+            min_time: Timestamp::MAX,
+            max_time: Timestamp::MIN,
+        };
+        for series in state.head.series.values() {
+            if !series.open.is_empty() {
+                stats.chunk_count += 1;
+                stats.min_time = stats.min_time.min(series.open.min_t());
+                stats.max_time = stats.max_time.max(series.open.max_t());
+            }
+            for chunk in &series.sealed {
+                stats.chunk_count += 1;
+                stats.min_time = stats.min_time.min(chunk.min_t);
+                stats.max_time = stats.max_time.max(chunk.max_t);
+            }
+        }
+        stats
     }
 
     pub fn series_ref(&self, labels: &Labels) -> Option<SeriesRef> {

@@ -132,6 +132,17 @@ pub struct StorageStats {
     pub total_series: usize,
 }
 
+/// What the in-memory head holds: series, chunks not yet in SQLite (open and
+/// sealed) and the time span of their samples, for `/api/v1/status/tsdb`.
+/// An empty head has `min_time = i64::MAX` and `max_time = i64::MIN`, as in Prometheus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadStats {
+    pub num_series: usize,
+    pub chunk_count: usize,
+    pub min_time: Timestamp,
+    pub max_time: Timestamp,
+}
+
 /// The store. Cheap to clone; all clones share one engine. When the last
 /// clone is dropped the background threads stop without a checkpoint (on
 /// disk that is the same as a crash, which recovery handles); call
@@ -197,6 +208,11 @@ impl Storage {
 
     pub fn stats(&self) -> StorageStats {
         self.engine().stats()
+    }
+
+    /// Counts over the in-memory head (one pass under the read lock).
+    pub fn head_stats(&self) -> HeadStats {
+        self.engine().head_stats()
     }
 
     /// The ref of an existing series, for [`Appender::add_ref`]. A scraper

@@ -110,8 +110,12 @@ struct LoopHandle {
 #[derive(Clone, Debug)]
 pub struct TargetInfo {
     pub job: String,
+    /// Labels before relabeling.
+    pub discovered_labels: Labels,
     pub labels: Labels,
     pub scrape_url: String,
+    pub scrape_interval: std::time::Duration,
+    pub scrape_timeout: std::time::Duration,
     pub status: TargetStatus,
 }
 
@@ -237,8 +241,11 @@ impl ScrapeManager {
             .flat_map(|job| {
                 job.loops.values().map(|h| TargetInfo {
                     job: job.settings.job_name.clone(),
+                    discovered_labels: h.target.discovered_labels.clone(),
                     labels: h.target.labels.clone(),
                     scrape_url: h.target.url.clone(),
+                    scrape_interval: h.target.interval,
+                    scrape_timeout: h.target.timeout,
                     status: h.status.lock().clone(),
                 })
             })

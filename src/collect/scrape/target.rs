@@ -122,6 +122,9 @@ pub struct TargetGroup {
 /// One scrape target after relabeling.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Target {
+    /// The labels before relabeling (discovered ones plus the job's defaults),
+    /// as `/api/v1/targets` shows them.
+    pub discovered_labels: Labels,
     /// All labels kept after relabeling (internal `__` labels included, `__meta_*` removed).
     pub internal_labels: Labels,
     /// The labels attached to every scraped series (no `__` prefix).
@@ -227,9 +230,11 @@ pub fn populate(discovered: &Labels, job: &JobSettings) -> Result<Option<Target>
             labels.set(&format!("{PARAM_LABEL_PREFIX}{name}"), first);
         }
     }
+    let discovered_with_defaults = labels.clone();
     let Some(mut labels) = relabel::process(&labels, &job.relabel_configs) else {
         return Ok(None);
     };
+    let discovered_labels = discovered_with_defaults;
     let mut address = labels.get(ADDRESS_LABEL).unwrap_or("").to_string();
     if address.is_empty() {
         return Err(TargetError::NoAddress);
@@ -283,6 +288,7 @@ pub fn populate(discovered: &Labels, job: &JobSettings) -> Result<Option<Target>
             .collect(),
     );
     Ok(Some(Target {
+        discovered_labels,
         internal_labels: labels,
         labels: public,
         url,
