@@ -110,7 +110,11 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(daemon::run(options)) {
+    let outcome = runtime.block_on(daemon::run(options));
+    // The store is closed by now; a query still running on a blocking thread
+    // must not hold the exit (dropping the runtime would wait for it).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bellwether: {e:#}");

@@ -422,6 +422,11 @@ impl<'a> Evaluator<'a> {
                 other => return Err(type_error("subquery", &other)),
             };
             total += samples.len();
+            // Fail as soon as the subquery holds too many points, not after it
+            // has built them all: `vector(1)[1y:1ms]` would exhaust memory first.
+            if saved + total + self.kept_samples > self.options.max_samples {
+                return Err(EvalError::TooManySamples);
+            }
             for (labels, v) in samples {
                 let i = *index.entry(labels.clone()).or_insert_with(|| {
                     series.push(RangeSeries {

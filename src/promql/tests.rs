@@ -424,3 +424,23 @@ fn regression_fuzz_out_of_range_durations_are_parse_errors() {
         assert!(err.contains("parse error"), "{bad}: {err}");
     }
 }
+
+/// A subquery with a tiny step over a long range must hit the sample limit
+/// while it runs, not allocate every point first.
+#[test]
+fn huge_subqueries_stop_at_the_sample_limit() {
+    let (engine, _dir) = counters();
+    // 3.15e10 steps: with the check only at the end this test would not finish.
+    let tight = Engine::new(
+        engine.storage.clone(),
+        EngineOptions {
+            max_samples: 10_000,
+            ..EngineOptions::default()
+        },
+    );
+    let expr = parse("count_over_time(vector(1)[1y:1ms])").expect("parses");
+    assert_eq!(
+        tight.instant_query(&expr, 3_600_000, None),
+        Err(EvalError::TooManySamples)
+    );
+}
