@@ -1153,3 +1153,165 @@ fn promql_answers_match_prometheus() {
         failures.join("\n")
     );
 }
+
+/// Runs Debian's `promtool query ...` with `args`; (exit success, stdout, stderr).
+fn promtool(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(reference_program("promtool"))
+        .arg("query")
+        .args(args)
+        .output()
+        .expect("running promtool");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Lines of promtool's output, sorted (the order of an instant vector's series
+/// is not part of the contract).
+fn sorted_lines(s: &str) -> Vec<String> {
+    let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+/// A real client, not ours: Debian's `promtool query instant` and `promtool
+/// query range` (Prometheus 2.42) against bellwether, on data written over
+/// remote_write.
+#[test]
+fn promtool_queries_bellwether() {
+    let now = bellwether::model::now_millis();
+    let base = (now - 1_800_000) / 60_000 * 60_000;
+    let series = |instance: &str, factor: f64| TimeSeries {
+        labels: labels(&[
+            ("__name__", "promtool_demo"),
+            ("instance", instance),
+            ("job", "api"),
+        ]),
+        samples: (0..100)
+            .map(|i| Sample {
+                value: i as f64 * factor,
+                timestamp: base + i * STEP_MS,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let body = encode_write_request(&WriteRequest {
+        timeseries: vec![series("a", 1.0), series("b", 10.0)],
+        ..Default::default()
+    });
+    let daemon = TestDaemon::start("storage:\n  wal_flush_interval: 1s\n");
+    let response = client()
+        .post(daemon.url("/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(body)
+        .send()
+        .expect("remote_write to bellwether");
+    assert!(response.status().is_success(), "{}", response.status());
+
+    let url = daemon.base_url.clone();
+    // Sample 40 is at base + 600 s: a = 40, b = 400.
+    let t = (base + 40 * STEP_MS) / 1000;
+    let time = format!("--time={t}");
+
+    let (ok, out, err) = promtool(&["instant", &time, &url, "promtool_demo"]);
+    assert!(ok, "promtool failed: {err}\n{}", daemon.log());
+    assert_eq!(
+        sorted_lines(&out),
+        vec![
+            format!("promtool_demo{{instance=\"a\", job=\"api\"}} => 40 @[{t}]"),
+            format!("promtool_demo{{instance=\"b\", job=\"api\"}} => 400 @[{t}]"),
+        ],
+        "promtool output:\n{out}"
+    );
+
+    let (ok, out, err) = promtool(&[
+        "instant",
+        &time,
+        &url,
+        "sum by (job) (rate(promtool_demo[1m]))",
+    ]);
+    assert!(ok, "promtool failed: {err}");
+    let expected_rate = 11.0 / 15.0;
+    assert_eq!(
+        out.trim(),
+        format!("{{job=\"api\"}} => {expected_rate} @[{t}]"),
+        "promtool output:\n{out}"
+    );
+
+    let (ok, out, err) = promtool(&["instant", &time, &url, "scalar(sum(promtool_demo)) * 2"]);
+    assert!(ok, "promtool failed: {err}");
+    assert_eq!(
+        out.trim(),
+        format!("scalar: 880 @[{t}]"),
+        "promtool output:\n{out}"
+    );
+
+    // Range: samples 40, 44, 48 (every 60 s) summed over a and b.
+    let (start, end) = (t.to_string(), (t + 120).to_string());
+    let (ok, out, err) = promtool(&[
+        "range",
+        &format!("--start={start}"),
+        &format!("--end={end}"),
+        "--step=60s",
+        &url,
+        "sum(promtool_demo)",
+    ]);
+    assert!(ok, "promtool failed: {err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec![
+            "{} =>".to_string(),
+            format!("440 @[{t}]"),
+            format!("484 @[{}]", t + 60),
+            format!("528 @[{}]", t + 120),
+        ],
+        "promtool output:\n{out}"
+    );
+    let (ok, out, err) = promtool(&[
+        "range",
+        &format!("--start={start}"),
+        &format!("--end={end}"),
+        "--step=1m",
+        &url,
+        "promtool_demo{instance=\"b\"} / 10",
+    ]);
+    assert!(ok, "promtool failed: {err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec![
+            "{instance=\"b\", job=\"api\"} =>".to_string(),
+            format!("40 @[{t}]"),
+            format!("44 @[{}]", t + 60),
+            format!("48 @[{}]", t + 120),
+        ],
+        "promtool output:\n{out}"
+    );
+
+    // Bad queries: non-zero exit and the bad_data error.
+    let (ok, out, err) = promtool(&["instant", &url, "sum(promtool_demo"]);
+    assert!(!ok, "promtool accepted a bad query: {out}");
+    assert!(
+        err.contains("bad_data") && err.contains("parse error"),
+        "promtool stderr: {err}"
+    );
+    let (ok, out, err) = promtool(&[
+        "range",
+        &format!("--start={start}"),
+        &format!("--end={end}"),
+        "--step=60s",
+        &url,
+        "rate(promtool_demo[5m)",
+    ]);
+    assert!(!ok, "promtool accepted a bad query: {out}");
+    assert!(
+        err.contains("bad_data") && err.contains("parse error"),
+        "promtool stderr: {err}"
+    );
+    println!(
+        "promtool query instant/range against bellwether: 5 queries and 2 bad queries as expected"
+    );
+}
