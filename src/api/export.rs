@@ -57,7 +57,7 @@ async fn export(State(state): State<AppState>, request: Request) -> Result<Json<
             let values: Vec<Value> = samples
                 .iter()
                 .filter(|s| !is_stale_nan(s.v))
-                .map(|s| json!([s.t as f64 / 1000.0, format_value(s.v)]))
+                .map(|s| json!([s.t as f64 / 1000.0, super::query::format_sample_value(s.v)]))
                 .collect();
             json!({ "metric": metric, "values": values })
         })
@@ -68,20 +68,6 @@ async fn export(State(state): State<AppState>, request: Request) -> Result<Json<
     })))
 }
 
-/// A sample value as Prometheus writes it in JSON: shortest round-trip
-/// decimal without exponent, `NaN`, `+Inf`, `-Inf`.
-pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v == f64::INFINITY {
-        "+Inf".to_string()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_string()
-    } else {
-        format!("{v}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,14 +76,6 @@ mod tests {
     use tower::ServiceExt;
 
     use crate::storage::{Storage, StorageOptions};
-
-    #[test]
-    fn values_are_formatted_like_prometheus() {
-        assert_eq!(format_value(1e6), "1000000");
-        assert_eq!(format_value(0.1), "0.1");
-        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(format_value(f64::NAN), "NaN");
-    }
 
     #[tokio::test]
     async fn exports_raw_samples_without_stale_markers() {

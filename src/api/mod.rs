@@ -31,6 +31,22 @@ pub use targets::{NoTargets, TargetSource};
 
 use crate::storage::Storage;
 
+/// Prometheus's success envelope, fields in Prometheus's order (`json!` would
+/// sort them): `{"status":"success","data":...}`.
+#[derive(serde::Serialize)]
+pub struct Success<T> {
+    status: &'static str,
+    data: T,
+}
+
+/// Wraps `data` in the success envelope.
+pub fn success<T: serde::Serialize>(data: T) -> axum::Json<Success<T>> {
+    axum::Json(Success {
+        status: "success",
+        data,
+    })
+}
+
 /// A request to reload the config, answered with the outcome.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 

@@ -13,8 +13,8 @@ use axum::routing::get;
 use axum::{Form, Json, Router};
 use serde_json::{Map, Value};
 
-use super::{ApiError, AppState};
-use crate::model::{is_valid_label_name, Labels, MatchOp, Matcher, Timestamp, METRIC_NAME};
+use super::{success, ApiError, AppState, Success};
+use crate::model::{is_valid_label_name, Labels, Matcher, Timestamp};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -46,20 +46,6 @@ struct BuildInfo {
     build_user: &'static str,
     build_date: &'static str,
     go_version: &'static str,
-}
-
-/// Prometheus's success envelope, fields in Prometheus's order (`json!` would sort them).
-#[derive(serde::Serialize)]
-struct Success<T> {
-    status: &'static str,
-    data: T,
-}
-
-fn success<T: serde::Serialize>(data: T) -> Json<Success<T>> {
-    Json(Success {
-        status: "success",
-        data,
-    })
 }
 
 /// `GET|POST /api/v1/series`: label sets of the series matching any `match[]`
@@ -434,7 +420,6 @@ fn refuse_durations(selector: &str) -> Result<(), String> {
 }
 
 fn parse_selector(selector: &str) -> Result<Vec<Matcher>, String> {
-    use promql_parser::label::MatchOp as ParserOp;
     use promql_parser::parser::Expr;
 
     refuse_durations(selector)?;
@@ -454,41 +439,9 @@ fn parse_selector(selector: &str) -> Result<Vec<Matcher>, String> {
             "parse error: {selector:?}: a series selector in match[] takes no offset or @ modifier"
         ));
     }
-    if !vs.matchers.or_matchers.is_empty() {
-        return Err(format!(
-            "parse error: {selector:?}: `or` between label matchers is not supported"
-        ));
-    }
-    let mut matchers = Vec::with_capacity(vs.matchers.matchers.len() + 1);
-    if let Some(name) = &vs.name {
-        matchers.push(Matcher::equal(METRIC_NAME, name));
-    }
-    for m in &vs.matchers.matchers {
-        let (op, pattern) = match &m.op {
-            ParserOp::Equal => (MatchOp::Equal, m.value.clone()),
-            ParserOp::NotEqual => (MatchOp::NotEqual, m.value.clone()),
-            // The parser's regex is `^(?:pattern)$`, with `{` escaped where
-            // Go reads it as a literal; use that pattern, not the raw value.
-            ParserOp::Re(re) => (MatchOp::Regex, unanchor(re.as_str(), &m.value)),
-            ParserOp::NotRe(re) => (MatchOp::NotRegex, unanchor(re.as_str(), &m.value)),
-        };
-        let matcher = Matcher::new(op, &m.name, &pattern).map_err(|e| {
-            format!(
-                "parse error: invalid regular expression {:?} for label {}: {e}",
-                m.value, m.name
-            )
-        })?;
-        matchers.push(matcher);
-    }
-    Ok(matchers)
-}
-
-fn unanchor(anchored: &str, raw: &str) -> String {
-    anchored
-        .strip_prefix("^(?:")
-        .and_then(|s| s.strip_suffix(")$"))
-        .unwrap_or(raw)
-        .to_string()
+    // One conversion from the parser's matchers to the store's, shared with
+    // the query engine.
+    crate::promql::selector_matchers(&vs).map_err(|e| format!("parse error: {selector:?}: {e}"))
 }
 
 /// Quotes a string like Go's `%q`, so error texts read as Prometheus's do.

@@ -19,7 +19,7 @@ use parking_lot::RwLock;
 use promql_parser::parser::Expr;
 
 use super::prometheus::{go_quote, Params, MAX_TIME_MS, MIN_TIME_MS};
-use super::{ApiError, AppState};
+use super::{success, ApiError, AppState, Success};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -129,19 +129,6 @@ fn format_base2_bytes(mut bytes: u64) -> String {
         out.push_str("0B");
     }
     out
-}
-
-#[derive(serde::Serialize)]
-struct Success<T> {
-    status: &'static str,
-    data: T,
-}
-
-fn success<T: serde::Serialize>(data: T) -> Json<Success<T>> {
-    Json(Success {
-        status: "success",
-        data,
-    })
 }
 
 /// `GET|POST /api/v1/query_exemplars`: parameters checked as Prometheus

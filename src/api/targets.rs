@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::prometheus::Params;
 use super::status::format_time;
-use super::{ApiError, AppState};
+use super::{success, ApiError, AppState, Success};
 use crate::collect::scrape::scrape_loop::MetricMetadata;
 use crate::collect::scrape::{ScrapeManager, TargetInfo};
 use crate::config::values::format_duration;
@@ -62,19 +62,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/metadata", get(metadata))
-}
-
-#[derive(serde::Serialize)]
-struct Success<T> {
-    status: &'static str,
-    data: T,
-}
-
-fn success<T: serde::Serialize>(data: T) -> Json<Success<T>> {
-    Json(Success {
-        status: "success",
-        data,
-    })
 }
 
 #[derive(serde::Serialize)]

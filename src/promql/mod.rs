@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use promql_parser::parser::ast::Expr;
 use promql_parser::parser::value::ValueType;
 
+pub(crate) use eval::selector_matchers;
 pub use functions::{format_go_float, go_exponent, shortest_decimal, PROMETHEUS_2_42_FUNCTIONS};
 pub use value::{InstantSample, Point, RangeSeries, Value};
 
