@@ -16,71 +16,16 @@
 //! create-blocks-from openmetrics`, because OpenMetrics text cannot carry
 //! staleness markers; a separate test checks the promtool path.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use bellwether::ingest::remote_write::decode::encode_write_request;
 use bellwether::ingest::remote_write::proto::{Label, Sample, TimeSeries, WriteRequest};
 use serde_json::Value;
 
-use crate::util::{client, free_port, reference_program, wait_for, TestDaemon};
+use crate::util::{client, reference_program, Prometheus, TestDaemon};
 
 const STEP_MS: i64 = 15_000;
 const SAMPLES: i64 = 240;
-
-/// The real Prometheus with the remote_write receiver on, killed when dropped.
-struct Prometheus {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    fn start(extra_args: &[String], dir: tempfile::TempDir) -> Prometheus {
-        let port = free_port();
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, "global:\n  evaluation_interval: 1m\n").expect("config");
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
-        let child = Command::new(reference_program("prometheus"))
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .args(extra_args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting prometheus");
-        let prometheus = Prometheus { child, port, dir };
-        let ready = wait_for(Duration::from_secs(60), || {
-            matches!(prometheus.get("/-/ready"), Some((200, _)))
-        });
-        assert!(ready, "prometheus was not ready:\n{}", prometheus.log());
-        prometheus
-    }
-
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        let response = client()
-            .get(format!("http://127.0.0.1:{}{path}", self.port))
-            .send()
-            .ok()?;
-        let status = response.status().as_u16();
-        Some((status, response.text().ok()?))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
     pairs
@@ -963,14 +908,11 @@ fn promql_answers_match_prometheus() {
     });
 
     let prometheus = Prometheus::start(
-        &["--web.enable-remote-write-receiver".to_string()],
-        tempfile::tempdir().expect("temp dir"),
+        "global:\n  evaluation_interval: 1m\n",
+        &["--web.enable-remote-write-receiver"],
     );
     let daemon = TestDaemon::start("storage:\n  wal_flush_interval: 1s\n");
-    for url in [
-        format!("http://127.0.0.1:{}/api/v1/write", prometheus.port),
-        daemon.url("/api/v1/write"),
-    ] {
+    for url in [prometheus.url("/api/v1/write"), daemon.url("/api/v1/write")] {
         let response = client()
             .post(&url)
             .header("Content-Type", "application/x-protobuf")
@@ -987,11 +929,7 @@ fn promql_answers_match_prometheus() {
         );
     }
 
-    let prom_get = |path: &str| -> (u16, String) {
-        prometheus
-            .get(path)
-            .unwrap_or_else(|| panic!("prometheus GET {path} failed:\n{}", prometheus.log()))
-    };
+    let prom_get = |path: &str| -> (u16, String) { prometheus.get(path) };
     let our_get = |path: &str| -> (u16, String) { daemon.get(path) };
 
     let secs = |ms: i64| format!("{}.{:03}", ms / 1000, ms % 1000);

@@ -6,10 +6,9 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::util::{client, free_port, reference_program, wait_for, TestDaemon};
+use crate::util::{wait_for, Prometheus, TestDaemon};
 
 const EXPOSITION: &str = "\
 # HELP rwtest_requests_total Requests handled.
@@ -50,19 +49,11 @@ fn serve_exposition() -> u16 {
     port
 }
 
-/// The real Prometheus, killed when dropped.
-struct Prometheus {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    fn start(scrape_port: u16, remote_write_url: &str) -> Prometheus {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let config = format!(
-            "global:
+/// Prometheus scrapes the test exposition every second and remote_writes
+/// everything to `remote_write_url` with short deadlines.
+fn prometheus_config(scrape_port: u16, remote_write_url: &str) -> String {
+    format!(
+        "global:
   scrape_interval: 1s
   scrape_timeout: 1s
 scrape_configs:
@@ -76,60 +67,7 @@ remote_write:
       min_backoff: 100ms
       max_backoff: 1s
 "
-        );
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, config).expect("writing prometheus.yml");
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
-        let child = Command::new(reference_program("prometheus"))
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting prometheus");
-        let prometheus = Prometheus {
-            child,
-            port,
-            _dir: dir,
-        };
-        let ready = wait_for(Duration::from_secs(60), || {
-            matches!(prometheus.try_get("/-/ready"), Some((200, _)))
-        });
-        assert!(ready, "prometheus was not ready:\n{}", prometheus.log());
-        prometheus
-    }
-
-    fn try_get(&self, path: &str) -> Option<(u16, String)> {
-        let response = client()
-            .get(format!("http://127.0.0.1:{}{path}", self.port))
-            .send()
-            .ok()?;
-        let status = response.status().as_u16();
-        Some((status, response.text().ok()?))
-    }
-
-    fn get_json(&self, path: &str) -> serde_json::Value {
-        let (status, body) = self
-            .try_get(path)
-            .unwrap_or_else(|| panic!("GET {path} from prometheus failed:\n{}", self.log()));
-        assert_eq!(status, 200, "prometheus GET {path}: {body}");
-        serde_json::from_str(&body).expect("prometheus answers JSON")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    )
 }
 
 fn unix_now() -> f64 {
@@ -155,7 +93,10 @@ fn prometheus_remote_write_lands_and_metadata_answers_match_prometheus() {
     let started = unix_now();
     let exposition_port = serve_exposition();
     let daemon = TestDaemon::start("global:\n  scrape_interval: 1m\n");
-    let prometheus = Prometheus::start(exposition_port, &daemon.url("/api/v1/write"));
+    let prometheus = Prometheus::start(
+        &prometheus_config(exposition_port, &daemon.url("/api/v1/write")),
+        &[],
+    );
 
     // Every series of the job, the synthetic `up` & co. included, must arrive.
     let job = encode(r#"{job="rwtest"}"#);

@@ -262,3 +262,75 @@ pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Debian's real Prometheus on a free 127.0.0.1 port with its own data
+/// directory, killed when dropped.
+pub struct Prometheus {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus on `config` (prometheus.yml text) with extra flags and
+    /// waits until `/-/ready` answers 200.
+    pub fn start(config: &str, extra_args: &[&str]) -> Prometheus {
+        let dir = tempfile::tempdir().expect("creating a temp dir");
+        let port = free_port();
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config).expect("writing prometheus.yml");
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
+        let child = Command::new(reference_program("prometheus"))
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting prometheus");
+        let prometheus = Prometheus { child, port, dir };
+        let ready = wait_for(Duration::from_secs(60), || {
+            matches!(prometheus.try_get("/-/ready"), Some((200, _)))
+        });
+        assert!(ready, "prometheus was not ready:\n{}", prometheus.log());
+        prometheus
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn try_get(&self, path: &str) -> Option<(u16, String)> {
+        let response = client().get(self.url(path)).send().ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().ok()?))
+    }
+
+    /// GET `path`; panics with Prometheus's log on a transport error.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.try_get(path)
+            .unwrap_or_else(|| panic!("prometheus GET {path} failed:\n{}", self.log()))
+    }
+
+    /// GET `path`, asserting 200, parsed as JSON.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "prometheus GET {path}: {body}");
+        serde_json::from_str(&body).expect("prometheus answers JSON")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
