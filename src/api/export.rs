@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::prometheus::{parse_matcher_sets, Params};
+use super::prometheus::Params;
 use super::{ApiError, AppState};
 use crate::model::{is_stale_nan, Labels, Sample};
 
@@ -25,13 +25,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn export(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
     let params = Params::from_request(request).await?;
-    let selectors = params.all("match[]");
-    if selectors.is_empty() {
-        return Err(ApiError::bad_data("no match[] parameter provided"));
-    }
-    let (start, end) = params.time_range()?;
-    let matcher_sets = parse_matcher_sets(&selectors)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?;
+    let (matcher_sets, start, end) = params.required_matcher_sets()?;
     // Reading chunks from SQLite blocks: keep it off the async workers.
     let storage = state.storage.clone();
     let found = tokio::task::spawn_blocking(move || {

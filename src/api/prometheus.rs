@@ -55,13 +55,7 @@ async fn series(
     request: Request,
 ) -> Result<Json<Success<Vec<Value>>>, ApiError> {
     let params = Params::from_request(request).await?;
-    let selectors = params.all("match[]");
-    if selectors.is_empty() {
-        return Err(ApiError::bad_data("no match[] parameter provided"));
-    }
-    let (start, end) = params.time_range()?;
-    let matcher_sets = parse_matcher_sets(&selectors)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?;
+    let (matcher_sets, start, end) = params.required_matcher_sets()?;
 
     let querier = state.storage.querier(start, end);
     let mut found: BTreeSet<Labels> = BTreeSet::new();
@@ -181,6 +175,21 @@ impl Params {
             .filter(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .collect()
+    }
+
+    /// The required `match[]` selectors and the time range, as `/api/v1/series`
+    /// reads them (Prometheus's wording for each error).
+    pub fn required_matcher_sets(
+        &self,
+    ) -> Result<(Vec<Vec<Matcher>>, Timestamp, Timestamp), ApiError> {
+        let selectors = self.all("match[]");
+        if selectors.is_empty() {
+            return Err(ApiError::bad_data("no match[] parameter provided"));
+        }
+        let (start, end) = self.time_range()?;
+        let matcher_sets = parse_matcher_sets(&selectors)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?;
+        Ok((matcher_sets, start, end))
     }
 
     /// `start` and `end` in milliseconds, defaulting to Prometheus's

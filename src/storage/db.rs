@@ -226,24 +226,13 @@ pub fn load_last_chunks(
     conn: &Connection,
     path: &Path,
 ) -> Result<Vec<(SeriesRef, Timestamp, Vec<u8>)>, StorageError> {
-    let err = sqlite_err(path);
-    let mut stmt = conn
-        .prepare(
-            "SELECT c.series_ref, c.min_t, c.data FROM chunks c
-             JOIN (SELECT series_ref, MAX(min_t) AS m FROM chunks GROUP BY series_ref) l
-               ON c.series_ref = l.series_ref AND c.min_t = l.m",
-        )
-        .map_err(&err)?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok((
-                row.get::<_, i64>(0)? as SeriesRef,
-                row.get::<_, i64>(1)?,
-                row.get::<_, Vec<u8>>(2)?,
-            ))
-        })
-        .map_err(&err)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+    chunk_rows(
+        conn,
+        path,
+        "SELECT c.series_ref, c.min_t, c.data FROM chunks c
+         JOIN (SELECT series_ref, MAX(min_t) AS m FROM chunks GROUP BY series_ref) l
+           ON c.series_ref = l.series_ref AND c.min_t = l.m",
+    )
 }
 
 /// The open-chunk snapshots of the last checkpoint: ref, min_t, bytes.
@@ -251,10 +240,21 @@ pub fn load_head_chunks(
     conn: &Connection,
     path: &Path,
 ) -> Result<Vec<(SeriesRef, Timestamp, Vec<u8>)>, StorageError> {
+    chunk_rows(
+        conn,
+        path,
+        "SELECT series_ref, min_t, data FROM head_chunks",
+    )
+}
+
+/// Runs a query whose rows are `(series_ref, min_t, data)`.
+fn chunk_rows(
+    conn: &Connection,
+    path: &Path,
+    sql: &str,
+) -> Result<Vec<(SeriesRef, Timestamp, Vec<u8>)>, StorageError> {
     let err = sqlite_err(path);
-    let mut stmt = conn
-        .prepare("SELECT series_ref, min_t, data FROM head_chunks")
-        .map_err(&err)?;
+    let mut stmt = conn.prepare(sql).map_err(&err)?;
     let rows = stmt
         .query_map([], |row| {
             Ok((
