@@ -7,7 +7,9 @@ pub mod config;
 pub mod daemon;
 pub mod ingest;
 pub mod model;
+pub mod notify;
 pub mod promql;
+pub mod rules;
 pub mod storage;
 pub mod telemetry;
 
