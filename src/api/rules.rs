@@ -167,11 +167,7 @@ async fn rules(State(state): State<AppState>, request: Request) -> Result<Respon
                         Some(RuleView::Recording(RecordingRuleView {
                             name: rec.name().to_string(),
                             query: rec.query().to_string(),
-                            labels: rec
-                                .labels()
-                                .iter()
-                                .map(|l| (l.name.clone(), l.value.clone()))
-                                .collect(),
+                            labels: rec.labels().iter().cloned().collect(),
                             health: status.health.as_str(),
                             last_error: status.last_error.unwrap_or_default(),
                             evaluation_time: status.evaluation_duration.as_secs_f64(),

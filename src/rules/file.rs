@@ -314,16 +314,14 @@ fn compile_rule(spec: RuleSpec, node: Option<&Node>) -> Result<Rule, Vec<RulePro
             }
         }
     }
-    drop(problem);
     let Some(expr) = expr.filter(|_| problems.is_empty()) else {
         return Err(problems);
     };
-    let labels = Labels::new(spec.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if recording {
         Ok(Rule::Recording(RecordingRule::new(
             spec.record,
             expr,
-            labels,
+            spec.labels.into_iter().collect(),
         )))
     } else {
         Ok(Rule::Alerting(AlertingRule::new(

@@ -174,10 +174,7 @@ impl RuleManager {
         let series = group.written_series();
         let storage = self.storage.clone();
         let now = now_millis();
-        let state_removed = match &self.state {
-            Some(_) => Some(key.to_string()),
-            None => None,
-        };
+        let state_removed = self.state.as_ref().map(|_| key.to_string());
         let result = tokio::task::spawn_blocking(move || {
             let mut appender = storage.appender();
             for labels in series {

@@ -63,7 +63,9 @@ impl Rule {
     /// The rule's `labels:` as written (templates unexpanded for alerts).
     pub fn rule_labels(&self) -> Labels {
         match self {
-            Rule::Recording(r) => r.labels().clone(),
+            Rule::Recording(r) => {
+                Labels::new(r.labels().iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            }
             Rule::Alerting(r) => {
                 Labels::new(r.labels().iter().map(|(k, v)| (k.as_str(), v.as_str())))
             }

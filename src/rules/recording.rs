@@ -12,12 +12,13 @@ pub struct RecordingRule {
     name: String,
     expr: Expr,
     query: String,
-    labels: Labels,
+    /// Sorted by name; an empty value removes the label from results.
+    labels: Vec<(String, String)>,
     status: Mutex<RuleStatus>,
 }
 
 impl RecordingRule {
-    pub fn new(name: String, expr: Expr, labels: Labels) -> RecordingRule {
+    pub fn new(name: String, expr: Expr, labels: Vec<(String, String)>) -> RecordingRule {
         RecordingRule {
             query: expr.to_string(),
             name,
@@ -35,7 +36,7 @@ impl RecordingRule {
         &self.query
     }
 
-    pub fn labels(&self) -> &Labels {
+    pub fn labels(&self) -> &[(String, String)] {
         &self.labels
     }
 
@@ -64,8 +65,8 @@ impl RecordingRule {
         let mut out: Vec<(Labels, f64)> = Vec::with_capacity(result.len());
         for (mut labels, value) in result {
             labels.set(METRIC_NAME, &self.name);
-            for l in self.labels.iter() {
-                labels.set(&l.name, &l.value);
+            for (name, value) in &self.labels {
+                labels.set(name, value);
             }
             out.push((labels, value));
         }
