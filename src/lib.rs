@@ -10,6 +10,7 @@ pub mod model;
 pub mod promql;
 pub mod storage;
 pub mod telemetry;
+pub mod template;
 
 /// The version reported by `bellwether version` and `/api/v1/status/buildinfo`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
