@@ -197,20 +197,10 @@ fn scan_blocks(text: &str) -> Option<Found> {
         match word {
             "if" | "with" | "define" | "block" => stack.push(Block::Other),
             "range" => stack.push(Block::Range),
-            "end" => {
-                if stack.pop().is_none() {
-                    return Some(here("unexpected {{end}}"));
-                }
-            }
-            "else" => {
-                if stack.is_empty() {
-                    return Some(here("unexpected {{else}}"));
-                }
-            }
-            "break" | "continue" => {
-                if !stack.contains(&Block::Range) {
-                    return Some(here(&format!("{{{{{word}}}}} outside {{{{range}}}}")));
-                }
+            "end" if stack.pop().is_none() => return Some(here("unexpected {{end}}")),
+            "else" if stack.is_empty() => return Some(here("unexpected {{else}}")),
+            "break" | "continue" if !stack.contains(&Block::Range) => {
+                return Some(here(&format!("{{{{{word}}}}} outside {{{{range}}}}")));
             }
             _ => {}
         }

@@ -740,7 +740,7 @@ fn index_arg(index: &Value, cap: usize) -> Result<usize, String> {
     Ok(x as usize)
 }
 
-fn map_key<'v>(index: &'v Value) -> Result<&'v str, String> {
+fn map_key(index: &Value) -> Result<&str, String> {
     match index {
         Value::String(s) => Ok(s),
         Value::Nil => Err("value is nil; should be of type string".into()),

@@ -146,56 +146,24 @@ fn external_url_functions() {
     );
 }
 
-/// Verdicts and messages of `promtool check rules` (run against promtool in
-/// tests/integration/templates.rs as well).
-pub(crate) const CHECK_CASES: &[(&str, Option<&str>)] = &[
-    ("{{ $labels.instance }} is {{ humanize $value }}", None),
-    (
-        "{{ .Labels.x ",
-        Some("template: __alert_A:1: unclosed action"),
-    ),
-    (
-        "{{ foo }}",
-        Some("template: __alert_A:1: function \"foo\" not defined"),
-    ),
-    (
-        "{{ $x }}",
-        Some("template: __alert_A:1: undefined variable \"$x\""),
-    ),
-    ("{{ if 1 }}", Some("template: __alert_A:1: unexpected EOF")),
-    (
-        "a {{ end }}",
-        Some("template: __alert_A:1: unexpected {{end}}"),
-    ),
-    (
-        "line1\n{{ else }}",
-        Some("template: __alert_A:2: unexpected {{else}}"),
-    ),
-    (
-        "{{ range $labels }}{{ end }}{{ break }}",
-        Some("template: __alert_A:1: {{break}} outside {{range}}"),
-    ),
-    (
-        "{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}",
-        Some("template: __alert_A:1: undefined variable \"$y\""),
-    ),
-    (
-        "{{ define \"d\" }}{{ $labels }}{{ end }}",
-        Some("template: __alert_A:1: undefined variable \"$labels\""),
-    ),
-    (
-        "{{ range $i, $v := $labels }}{{ $i }}{{ $v }}{{ end }}",
-        None,
-    ),
-    ("{{/* a comment with {{ if */}}ok", None),
-    ("{{ \"}}\" }} {{ `{{ if` }}", None),
-];
-
+/// Verdicts and messages of `promtool check rules` for the templates in
+/// tests/template-corpus/check.json (the integration test `templates`
+/// checks the same file against promtool).
 #[test]
 fn check_verdicts() {
-    for (text, want) in CHECK_CASES {
-        let got = check_alert_template("A", text).err();
-        assert_eq!(got.as_deref(), *want, "template {text:?}");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/template-corpus/check.json"
+    );
+    let text = std::fs::read_to_string(path).expect("check cases are in the repository");
+    let cases: serde_json::Value = serde_json::from_str(&text).expect("check cases are JSON");
+    let cases = cases.as_array().expect("a list of cases");
+    assert!(cases.len() > 10);
+    for case in cases {
+        let template = case["template"].as_str().unwrap_or_default();
+        let want = case["error"].as_str();
+        let got = check_alert_template("A", template).err();
+        assert_eq!(got.as_deref(), want, "template {template:?}");
     }
 }
 

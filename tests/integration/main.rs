@@ -10,3 +10,4 @@ mod lifecycle;
 mod promql;
 mod remote_write;
 mod scrape;
+mod templates;
