@@ -64,7 +64,7 @@ pub fn parse(name: &str, text: &str) -> Result<Parsed, String> {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    1 + text[..offset.min(text.len())].matches('\n').count()
+    1 + text.get(..offset).unwrap_or(text).matches('\n').count()
 }
 
 /// gotmpl's error, with Go's wording where gotmpl's differs.

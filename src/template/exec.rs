@@ -20,7 +20,10 @@ use super::value::Value;
 
 /// Nested `{{template}}` calls allowed before execution stops (Go allows
 /// 100000, far more than a thread stack here holds).
-const MAX_TEMPLATE_DEPTH: usize = 1000;
+const MAX_TEMPLATE_DEPTH: usize = 100;
+/// Nested blocks and template calls together (the parser allows 100 nested
+/// blocks per template): keeps the walk within a 2 MiB thread stack.
+const MAX_NESTING: usize = 300;
 
 /// A parsed template ready to execute: the main tree plus `{{define}}`s.
 pub struct Parsed {
@@ -57,6 +60,8 @@ pub struct State<'a> {
     vars: Vec<(String, Value)>,
     at: At<'a>,
     depth: usize,
+    /// Lists being walked (blocks and template calls).
+    nesting: usize,
     ctx: &'a functions::Context<'a>,
     out: String,
 }
@@ -73,6 +78,7 @@ pub fn execute(
         vars: vec![("$".to_string(), data.clone())],
         at: At::Nothing,
         depth: 0,
+        nesting: 0,
         ctx,
         out: String::new(),
     };
@@ -105,7 +111,7 @@ impl<'a> State<'a> {
             ),
         };
         let src = self.src();
-        let before = &src[..offset.min(src.len())];
+        let before = src.get(..offset).unwrap_or(src);
         let line = 1 + before.matches('\n').count();
         let col = match before.rfind('\n') {
             Some(nl) => offset - nl - 1,
@@ -123,10 +129,22 @@ impl<'a> State<'a> {
     }
 
     fn walk(&mut self, dot: &Value, list: &'a ListNode) -> R<()> {
-        for node in &list.nodes {
-            self.walk_node(dot, node)?;
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            self.nesting -= 1;
+            return Err(self.errorf(format!(
+                "exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"
+            )));
         }
-        Ok(())
+        let mut result = Ok(());
+        for node in &list.nodes {
+            result = self.walk_node(dot, node);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.nesting -= 1;
+        result
     }
 
     fn walk_node(&mut self, dot: &Value, node: &'a Node) -> R<()> {

@@ -208,3 +208,85 @@ fn repeated_expansion_uses_the_cache() {
     // but a pathological regression (e.g. re-lexing the preamble quadratically) would not.
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn runaway_recursion_is_an_error_not_a_crash() {
+    let text = "{{ define \"r\" }}x{{ template \"r\" . }}{{ end }}{{ template \"r\" . }}";
+    // A quarter of a default thread stack (2 MiB) must hold the deepest
+    // allowed nesting, even in a debug build.
+    let result = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            let labels = BTreeMap::new();
+            let data = AlertTemplateData {
+                labels: &labels,
+                external_labels: &labels,
+                external_url: "",
+                value: 0.0,
+            };
+            expand_alert_template("R", text, &data, 0, &NoQuery)
+        })
+        .expect("spawning a thread")
+        .join()
+        .expect("no stack overflow");
+    let err = result.expect_err("recursion must fail");
+    assert!(
+        err.ends_with("exceeded maximum template depth (100)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn deep_nesting_in_deep_recursion_is_an_error_not_a_crash() {
+    let blocks = "{{ if true }}".repeat(90) + "{{ template \"r\" . }}" + &"{{ end }}".repeat(90);
+    let text = format!("{{{{ define \"r\" }}}}{blocks}{{{{ end }}}}{{{{ template \"r\" . }}}}");
+    let result = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            let labels = BTreeMap::new();
+            let data = AlertTemplateData {
+                labels: &labels,
+                external_labels: &labels,
+                external_url: "",
+                value: 0.0,
+            };
+            expand_alert_template("D", &text, &data, 0, &NoQuery)
+        })
+        .expect("spawning a thread")
+        .join()
+        .expect("no stack overflow");
+    assert!(result
+        .expect_err("must fail")
+        .ends_with("exceeded maximum template depth (100)"));
+}
+
+#[test]
+fn odd_input_does_not_panic() {
+    let labels = BTreeMap::new();
+    let data = AlertTemplateData {
+        labels: &labels,
+        external_labels: &labels,
+        external_url: "",
+        value: 0.0,
+    };
+    for text in [
+        "{{",
+        "}}",
+        "{{ \"é",
+        "é{{ index $labels 1 }}",
+        "{{ printf \"%*d\" 1000000 1 | len }}",
+        "{{ printf \"%[9]d %.*f\" 1 }}",
+        "{{ slice \"é\" 0 1 }}",
+        "{{ range $i, $v := query \"x\" }}{{ end }}",
+        "{{ (1).x }}",
+        "{{ nil.x }}",
+        "{{ $value.x }}",
+        "{{ template }}",
+        "{{ define }}",
+        "{{ with }}{{ end }}",
+        "{{ 99999999999999999999 }}",
+    ] {
+        let _ = expand_alert_template("P", text, &data, 0, &NoQuery);
+        let _ = check_alert_template("P", text);
+    }
+}
