@@ -12,6 +12,7 @@ pub mod promql;
 pub mod rules;
 pub mod storage;
 pub mod telemetry;
+pub mod template;
 
 /// The version reported by `bellwether version` and `/api/v1/status/buildinfo`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

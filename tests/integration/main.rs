@@ -11,3 +11,4 @@ mod promql;
 mod remote_write;
 mod rules;
 mod scrape;
+mod templates;
