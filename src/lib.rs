@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod ingest;
 pub mod model;
 pub mod promql;
+pub mod rules;
 pub mod storage;
 pub mod telemetry;
 
