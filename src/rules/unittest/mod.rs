@@ -2,4 +2,5 @@
 //! promtool 2.42's semantics and verdicts.
 
 pub mod file;
+pub mod report;
 pub mod series;
