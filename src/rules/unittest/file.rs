@@ -252,6 +252,8 @@ pub fn parse(text: &str) -> Result<UnitTestFile, String> {
     let mut options = serde_saphyr::Options::default();
     // `.nan` and `.inf` are numbers to yaml.v2; an expected value may be one.
     options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::PassThrough;
+    // One line per error, like the rest of the report.
+    options.with_snippet = false;
     let parsed: Option<UnitTestFile> =
         serde_saphyr::from_str_with_options(text, options).map_err(|e| e.to_string())?;
     Ok(parsed.unwrap_or_default())
