@@ -9,4 +9,5 @@ mod crash;
 mod lifecycle;
 mod promql;
 mod remote_write;
+mod rule_tests;
 mod scrape;
