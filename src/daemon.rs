@@ -20,6 +20,9 @@ use tower::ServiceExt;
 use crate::api::{self, AppState, ReloadRequest, RuntimeStatus};
 use crate::collect::scrape::ScrapeManager;
 use crate::config::{self, Config};
+use crate::notify::Dispatcher;
+use crate::promql::{Engine, EngineOptions};
+use crate::rules::{Group, ManagerOptions, RuleManager};
 use crate::storage::{Storage, StorageOptions};
 use crate::telemetry::ConfigMetrics;
 
@@ -44,7 +47,8 @@ pub fn load_config(config_file: Option<&Path>) -> Result<Config, config::ConfigE
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let config = load_config(options.config_file.as_deref())?;
-    warn_unimplemented(&config);
+    // Rule files are checked before anything starts: a bad one refuses the start.
+    let groups = load_rules(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listen = options
         .listen
         .clone()
@@ -77,6 +81,34 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     storage.register_metrics(&mut registry);
     let scrape = Arc::new(ScrapeManager::new(storage.clone(), &mut registry));
     scrape.apply_config(&config);
+
+    let dispatcher = Dispatcher::new(&mut registry);
+    dispatcher
+        .apply_config(&config)
+        .map_err(|e| anyhow::anyhow!("alerting.alertmanagers: {e}"))?;
+    let (alert_tx, alert_rx) = crate::notify::channel();
+    let dispatcher_task = tokio::spawn(dispatcher.clone().run(alert_rx));
+    let state_dir = options.data_dir.clone();
+    let alert_state =
+        tokio::task::spawn_blocking(move || crate::rules::AlertStateStore::open(&state_dir))
+            .await
+            .context("opening alert state panicked")?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rules = RuleManager::new(
+        Engine::new(storage.clone(), EngineOptions::default()),
+        storage.clone(),
+        manager_options(&config),
+        Some(alert_state),
+        alert_tx,
+        &mut registry,
+    );
+    rules
+        .update(
+            groups,
+            config.global.external_labels.clone(),
+            external_url(&config, &listen),
+        )
+        .await;
     let status = Arc::new(RuntimeStatus::new(
         flags(&options),
         api::status::describe_retention(
@@ -102,6 +134,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         ingest_metrics,
         targets: scrape.clone(),
         status: status.clone(),
+        rules: rules.clone(),
     };
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);
@@ -120,10 +153,16 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         };
         let outcome = reload(
             options.config_file.as_deref(),
-            &scrape,
+            &listen,
+            Parts {
+                scrape: &scrape,
+                dispatcher: &dispatcher,
+                rules: &rules,
+            },
             &config_metrics,
             &status,
-        );
+        )
+        .await;
         if let Some(answer) = answer {
             let _ = answer.send(outcome);
         }
@@ -132,6 +171,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     ready.store(false, Ordering::Release);
     scrape.shutdown().await;
+    rules.shutdown().await;
+    // The manager holds the alert channel's only sender.
+    drop(rules);
+    let _ = dispatcher_task.await;
     shutdown.notify_one();
     let _ = server.await;
     tokio::task::spawn_blocking(move || storage.close())
@@ -142,17 +185,39 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Re-reads the config; a bad config is refused and the old one stays in force.
-fn reload(
+/// What a reload reconfigures.
+struct Parts<'a> {
+    scrape: &'a ScrapeManager,
+    dispatcher: &'a Dispatcher,
+    rules: &'a Arc<RuleManager>,
+}
+
+/// Re-reads the config and the rule files; if either is bad, the whole
+/// reload is refused and the old config and rules stay in force.
+async fn reload(
     config_file: Option<&Path>,
-    scrape: &ScrapeManager,
+    listen: &str,
+    parts: Parts<'_>,
     metrics: &ConfigMetrics,
     status: &RuntimeStatus,
 ) -> Result<(), String> {
-    match load_config(config_file) {
-        Ok(config) => {
-            warn_unimplemented(&config);
-            scrape.apply_config(&config);
+    let loaded = load_config(config_file)
+        .map_err(|e| e.to_string())
+        .and_then(|config| load_rules(&config).map(|groups| (config, groups)));
+    match loaded {
+        Ok((config, groups)) => {
+            parts.scrape.apply_config(&config);
+            if let Err(e) = parts.dispatcher.apply_config(&config) {
+                tracing::error!(error = %e, "alerting.alertmanagers could not be applied; alerts are not forwarded");
+            }
+            parts
+                .rules
+                .update(
+                    groups,
+                    config.global.external_labels.clone(),
+                    external_url(&config, listen),
+                )
+                .await;
             status.config_loaded(&config_text(config_file));
             metrics.last_reload_successful.set(1);
             metrics
@@ -165,25 +230,33 @@ fn reload(
             metrics.last_reload_successful.set(0);
             metrics.reloads_failed.inc();
             status.config_refused();
-            tracing::error!(error = %e, "configuration reload refused; the previous config stays in force");
-            Err(e.to_string())
+            tracing::error!(error = %e, "configuration reload refused; the previous config and rules stay in force");
+            Err(e)
         }
     }
 }
 
-/// Says, at every load, which accepted prometheus.yml sections this version
-/// validates but does not act on yet, so nobody mistakes silence for alerting.
-fn warn_unimplemented(config: &Config) {
-    if !config.rule_files.is_empty() {
-        tracing::warn!(
-            rule_files = ?config.rule_files,
-            "rule_files are validated but not evaluated: the rule engine is not implemented in this version"
-        );
+/// Loads the rule files the config names, all or nothing.
+fn load_rules(config: &Config) -> Result<Vec<Group>, String> {
+    let options = crate::rules::LoadOptions {
+        default_interval: config.global.evaluation_interval.as_duration(),
+    };
+    crate::rules::load_files(&config.rule_files, &options)
+        .map_err(|errors| format!("rule files refused:\n{}", errors.join("\n")))
+}
+
+fn manager_options(config: &Config) -> ManagerOptions {
+    ManagerOptions {
+        resend_delay: config.rules.resend_delay.as_duration(),
+        outage_tolerance: config.rules.outage_tolerance.as_duration(),
     }
-    if !config.alerting.alertmanagers.is_empty() {
-        tracing::warn!(
-            "alerting.alertmanagers is validated but no alerts are sent: the rule engine is not implemented in this version"
-        );
+}
+
+/// `web.external_url`, or the listen address as a URL.
+fn external_url(config: &Config, listen: &str) -> String {
+    match &config.web.external_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{listen}"),
     }
 }
 

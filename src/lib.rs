@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod ingest;
 pub mod model;
+pub mod notify;
 pub mod promql;
 pub mod rules;
 pub mod storage;

@@ -1,5 +1,5 @@
 //! The `bellwether` command line: `run` (the default), `check config`,
-//! `test rules`, `version`.
+//! `check rules`, `test rules`, `version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +70,17 @@ enum CheckCommand {
         /// The config file to check.
         file: PathBuf,
     },
+    /// Check Prometheus rule files as `promtool check rules` does: parse
+    /// errors with positions, invalid names and templates (exit 1), and
+    /// duplicate rules (reported; exit 3 only with --lint-fatal).
+    Rules {
+        /// Rule files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Make the duplicate-rules lint fatal (exit 3), like promtool's --lint-fatal.
+        #[arg(long)]
+        lint_fatal: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -91,6 +102,9 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Check {
+            what: CheckCommand::Rules { files, lint_fatal },
+        } => check_rules(&files, lint_fatal),
         Command::Test {
             what: TestCommand::Rules { files },
         } => test_rules(&files),
@@ -116,6 +130,63 @@ fn test_rules(files: &[PathBuf]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// `check rules`: promtool's output and exit codes (0 ok, 1 errors, 3 lint
+/// findings with --lint-fatal).
+fn check_rules(files: &[PathBuf], lint_fatal: bool) -> ExitCode {
+    let mut errors = false;
+    let mut lint = false;
+    for file in files {
+        println!("Checking {}", file.display());
+        let origin = file.display().to_string();
+        let outcome = std::fs::read_to_string(file)
+            .map_err(|e| vec![format!("{origin}: {e}")])
+            .and_then(|text| {
+                bellwether::rules::parse_rule_file(
+                    &text,
+                    &origin,
+                    &bellwether::rules::LoadOptions::default(),
+                )
+            });
+        match outcome {
+            Ok(checked) if checked.duplicates.is_empty() => {
+                let n: usize = checked.groups.iter().map(|g| g.rules().len()).sum();
+                println!("  SUCCESS: {n} rules found");
+            }
+            Ok(checked) => {
+                lint = true;
+                eprintln!("  FAILED:");
+                let mut message = format!(
+                    "lint error {} duplicate rule(s) found.\n",
+                    checked.duplicates.len()
+                );
+                for (name, labels) in &checked.duplicates {
+                    message.push_str(&format!("Metric: {name}\nLabel(s):\n"));
+                    for l in labels.iter() {
+                        message.push_str(&format!("\t{}: {}\n", l.name, l.value));
+                    }
+                }
+                message.push_str("Might cause inconsistency while recording expressions");
+                eprintln!("{message}");
+            }
+            Err(problems) => {
+                errors = true;
+                eprintln!("  FAILED:");
+                for p in problems {
+                    eprintln!("{p}");
+                }
+            }
+        }
+        println!();
+    }
+    if errors {
+        ExitCode::from(1)
+    } else if lint && lint_fatal {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

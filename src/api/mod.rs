@@ -9,6 +9,7 @@ mod error;
 pub mod export;
 pub mod prometheus;
 pub mod query;
+pub mod rules;
 pub mod status;
 pub mod targets;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 
 pub use error::{ApiError, ErrorType};
+pub use rules::{NoRules, RuleSource};
 pub use status::RuntimeStatus;
 pub use targets::{NoTargets, TargetSource};
 
@@ -69,6 +71,7 @@ pub struct AppState {
     pub targets: Arc<dyn TargetSource>,
     /// Flags, start time and the loaded config, for `/api/v1/status/*`.
     pub status: Arc<RuntimeStatus>,
+    pub rules: Arc<dyn RuleSource>,
 }
 
 /// The whole HTTP API.
@@ -82,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(prometheus::routes())
         .merge(query::routes())
         .merge(targets::routes())
+        .merge(rules::routes())
         .merge(status::routes())
         .merge(export::routes())
         .merge(crate::ingest::routes())
@@ -177,5 +181,6 @@ pub fn test_state(storage: Storage) -> AppState {
             "15d".to_string(),
             crate::config::DEFAULT_CONFIG,
         )),
+        rules: Arc::new(NoRules),
     }
 }

@@ -1,5 +1,5 @@
-//! `/api/v1/status/{config,flags,runtimeinfo,tsdb}`, `/api/v1/rules`,
-//! `/api/v1/alerts` and `/api/v1/query_exemplars`, in Prometheus 2.42's shapes.
+//! `/api/v1/status/{config,flags,runtimeinfo,tsdb}` and
+//! `/api/v1/query_exemplars`, in Prometheus 2.42's shapes.
 //!
 //! [`RuntimeStatus`] is what the daemon tells the API about itself (flags,
 //! start time, the loaded config); the daemon updates it on every reload.
@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use parking_lot::RwLock;
 use promql_parser::parser::Expr;
 
-use super::prometheus::{go_quote, Params, MAX_TIME_MS, MIN_TIME_MS};
+use super::prometheus::{Params, MAX_TIME_MS, MIN_TIME_MS};
 use super::{success, ApiError, AppState, Success};
 
 pub fn routes() -> Router<AppState> {
@@ -32,8 +32,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/status/flags", get(flags))
         .route("/api/v1/status/runtimeinfo", get(runtime_info))
         .route("/api/v1/status/tsdb", get(tsdb))
-        .route("/api/v1/rules", get(rules))
-        .route("/api/v1/alerts", get(alerts))
 }
 
 /// What the daemon reports about itself through the status endpoints.
@@ -355,35 +353,6 @@ fn top(mut stats: Vec<Stat>) -> Vec<Stat> {
     stats.sort_by(|a, b| b.value.cmp(&a.value).then_with(|| a.name.cmp(&b.name)));
     stats.truncate(TOP);
     stats
-}
-
-#[derive(serde::Serialize)]
-struct RuleDiscovery {
-    groups: Vec<()>,
-}
-
-/// `GET /api/v1/rules[?type=alert|record]`: always no groups — the rule
-/// engine is not implemented yet. `type` is still checked like Prometheus.
-async fn rules(request: Request) -> Result<Json<Success<RuleDiscovery>>, ApiError> {
-    let params = Params::from_request(request).await?;
-    let kind = params.get("type").to_lowercase();
-    if !matches!(kind.as_str(), "" | "alert" | "record") {
-        return Err(ApiError::bad_data(format!(
-            "invalid parameter \"type\": not supported value {}",
-            go_quote(&kind)
-        )));
-    }
-    Ok(success(RuleDiscovery { groups: Vec::new() }))
-}
-
-#[derive(serde::Serialize)]
-struct AlertDiscovery {
-    alerts: Vec<()>,
-}
-
-/// `GET /api/v1/alerts`: always no alerts — the rule engine is not implemented yet.
-async fn alerts() -> Json<Success<AlertDiscovery>> {
-    success(AlertDiscovery { alerts: Vec::new() })
 }
 
 fn truncate_to_seconds(t: SystemTime) -> SystemTime {

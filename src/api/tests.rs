@@ -392,7 +392,7 @@ async fn tsdb_status_of_an_empty_store_is_prometheus_empty_head() {
 }
 
 #[tokio::test]
-async fn rules_and_alerts_are_empty_until_the_rule_engine_exists() {
+async fn rules_and_alerts_are_empty_without_rule_files() {
     let f = fixture();
     for (uri, expected) in [
         (

@@ -21,7 +21,7 @@ mod keys;
 mod types;
 mod validate;
 pub mod values;
-mod yaml;
+pub(crate) mod yaml;
 
 #[cfg(test)]
 mod tests;
@@ -91,6 +91,22 @@ fn load(
         Some(config) if findings.is_empty() => Ok(config),
         _ => Err(render(origin, findings)),
     }
+}
+
+/// Parses another YAML document of ours (a rule file, a rule test file) into
+/// `T` with the config's machinery: every unknown key, wrong type and bad
+/// duration reported with its position. Returns the value (if the root could
+/// be read) and the positioned tree, so the caller can locate its own
+/// semantic checks. No `${VAR}` expansion: Prometheus does none in rule files.
+pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> (Option<(T, yaml::Node)>, Vec<Finding>) {
+    let (root, mut findings) = yaml::parse(text);
+    let parsed = root.and_then(|mut root| {
+        let value = de::deserialize_all::<T>(&mut root, &mut findings, HashSet::new())?;
+        Some((value, root))
+    });
+    (parsed, findings)
 }
 
 fn render(origin: &str, mut findings: Vec<Finding>) -> ConfigError {

@@ -879,6 +879,7 @@ fn docs_mention_every_key() {
         keys_of::<AlertmanagerConfig>(),
         keys_of::<StorageConfig>(),
         keys_of::<WebConfig>(),
+        keys_of::<RulesConfig>(),
     ];
     let keys: Vec<&str> = all.concat();
     assert!(keys.contains(&"job_name") && keys.contains(&"write_token_file"));

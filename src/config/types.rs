@@ -40,6 +40,9 @@ pub struct Config {
     /// bellwether's own: the HTTP server.
     #[serde(default)]
     pub web: WebConfig,
+    /// bellwether's own: how the rule engine sends and restores alerts.
+    #[serde(default)]
+    pub rules: RulesConfig,
     // Sections of later releases. They are accepted by the parser only so that
     // validation can refuse them with a message that says they are not
     // implemented yet, instead of "unknown key".
@@ -505,6 +508,30 @@ pub struct WebConfig {
     /// File holding the write token (alternative to `write_token`); must be
     /// readable when the config loads.
     pub write_token_file: Option<String>,
+    /// The URL users reach bellwether at (Prometheus's `--web.external-url`),
+    /// for `$externalURL` in templates and alerts' generator URLs. Default
+    /// `http://<listen address>`.
+    pub external_url: Option<String>,
+}
+
+/// bellwether's own: the rule engine (Prometheus's `--rules.*` flags).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// How often a firing alert is sent again. Default 1m.
+    pub resend_delay: PromDuration,
+    /// Alert state saved before a restart is restored only if the daemon
+    /// was down for less than this. Default 1h.
+    pub outage_tolerance: PromDuration,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            resend_delay: PromDuration::from_secs(60),
+            outage_tolerance: PromDuration::from_secs(3600),
+        }
+    }
 }
 
 impl Default for WebConfig {
@@ -514,6 +541,7 @@ impl Default for WebConfig {
             max_request_body: ByteSize(32 * 1024 * 1024),
             write_token: None,
             write_token_file: None,
+            external_url: None,
         }
     }
 }

@@ -109,7 +109,6 @@ impl Node {
         }
     }
 
-    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.kind {
             Kind::Map(entries) => entries.iter().find(|e| e.key == key).map(|e| &e.value),

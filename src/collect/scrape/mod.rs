@@ -460,14 +460,25 @@ fn fingerprint(global: &GlobalConfig, job: &ScrapeConfig) -> String {
 }
 
 /// The HTTP client of one job: TLS settings and the redirect policy.
-/// (`tls_config.server_name` is not supported by the HTTP client yet: warned.)
 fn build_client(job: &ScrapeConfig) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder().redirect(if job.follow_redirects {
+    build_http_client(job.tls_config.as_ref(), job.follow_redirects, &job.job_name)
+}
+
+/// An HTTP client with a Prometheus-style `tls_config` (CA, client
+/// certificate, `insecure_skip_verify`); `owner` names the job or
+/// Alertmanager in warnings. (`tls_config.server_name` is not supported by
+/// the HTTP client yet: warned.)
+pub(crate) fn build_http_client(
+    tls: Option<&crate::config::TlsConfig>,
+    follow_redirects: bool,
+    owner: &str,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().redirect(if follow_redirects {
         reqwest::redirect::Policy::limited(10)
     } else {
         reqwest::redirect::Policy::none()
     });
-    if let Some(tls) = &job.tls_config {
+    if let Some(tls) = tls {
         let read = |what: &str, path: &str| {
             std::fs::read(path).map_err(|e| format!("tls_config.{what}: cannot read {path}: {e}"))
         };
@@ -497,7 +508,7 @@ fn build_client(job: &ScrapeConfig) -> Result<reqwest::Client, String> {
             builder = builder.danger_accept_invalid_certs(true);
         }
         if let Some(name) = &tls.server_name {
-            tracing::warn!(job = %job.job_name, server_name = %name, "tls_config.server_name is not supported yet; the URL's host name is verified instead");
+            tracing::warn!(owner, server_name = %name, "tls_config.server_name is not supported yet; the URL's host name is verified instead");
         }
     }
     builder

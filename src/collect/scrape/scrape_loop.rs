@@ -523,7 +523,24 @@ impl Auth {
         }
     }
 
-    fn apply(
+    /// The credentials of an `alertmanagers` entry (same keys, no bearer_token).
+    pub fn from_parts(
+        basic: Option<&BasicAuth>,
+        authorization: Option<&crate::config::Authorization>,
+    ) -> Auth {
+        Auth {
+            basic: basic.cloned(),
+            authorization: authorization.map(|a| {
+                (
+                    a.kind.clone(),
+                    a.credentials.as_ref().map(|s| s.expose().to_string()),
+                    a.credentials_file.clone(),
+                )
+            }),
+        }
+    }
+
+    pub(crate) fn apply(
         &self,
         mut request: reqwest::RequestBuilder,
     ) -> Result<reqwest::RequestBuilder, ScrapeError> {

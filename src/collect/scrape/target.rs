@@ -369,7 +369,7 @@ fn target_url(
 }
 
 /// Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
+pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
