@@ -10,4 +10,5 @@ mod lifecycle;
 mod promql;
 mod remote_write;
 mod rule_tests;
+mod rules;
 mod scrape;

@@ -42,7 +42,16 @@ impl TestDaemon {
     /// Writes `config` (YAML; `{{PORT}}` is replaced by the daemon's port) and
     /// starts the daemon on it, waiting until `/-/ready` answers 200.
     pub fn start(config: &str) -> TestDaemon {
+        TestDaemon::start_with_files(config, &[])
+    }
+
+    /// Like [`TestDaemon::start`], after writing `files` (name, text) next to
+    /// the config, e.g. rule files the config names by relative path.
+    pub fn start_with_files(config: &str, files: &[(&str, &str)]) -> TestDaemon {
         let dir = tempfile::tempdir().expect("creating a temp dir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("writing a file for the daemon");
+        }
         let port = free_port();
         let mut daemon = TestDaemon {
             port,
@@ -242,10 +251,14 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("building an HTTP client")
 }
 
-/// The value of the first sample named exactly `name` (no labels) in a text exposition.
+/// The value of the first sample named exactly `name` in a text exposition,
+/// with any labels (`name` may also spell out the labels: `m{a="b"}`).
 pub fn metric_value(exposition: &str, name: &str) -> Option<f64> {
     exposition.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?;
+        let mut rest = line.strip_prefix(name)?;
+        if rest.starts_with('{') {
+            rest = &rest[rest.find("} ")? + 1..];
+        }
         let value = rest.strip_prefix(' ')?;
         value.split_whitespace().next()?.parse().ok()
     })
