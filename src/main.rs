@@ -1,5 +1,5 @@
 //! The `bellwether` command line: `run` (the default), `check config`,
-//! `check rules`, `version`.
+//! `check rules`, `test rules`, `version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,8 +43,24 @@ enum Command {
         #[command(subcommand)]
         what: CheckCommand,
     },
+    /// Run unit tests.
+    Test {
+        #[command(subcommand)]
+        what: TestCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum TestCommand {
+    /// Run rule unit-test files in promtool's format (`promtool test rules`);
+    /// exits 1 if any test fails.
+    Rules {
+        /// The test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,7 +105,31 @@ fn main() -> ExitCode {
         Command::Check {
             what: CheckCommand::Rules { files, lint_fatal },
         } => check_rules(&files, lint_fatal),
+        Command::Test {
+            what: TestCommand::Rules { files },
+        } => test_rules(&files),
         Command::Run => run(cli.run),
+    }
+}
+
+fn test_rules(files: &[PathBuf]) -> ExitCode {
+    // Like promtool, refuse to start when a named file does not exist.
+    if let Some(missing) = files.iter().find(|f| !f.exists()) {
+        eprintln!(
+            "bellwether: error: path '{}' does not exist",
+            missing.display()
+        );
+        return ExitCode::from(1);
+    }
+    let passed = bellwether::rules::unittest::run_files(
+        files,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -5,8 +5,9 @@
 //! (`recording.rs`, `alerting.rs`), groups and their evaluation cycle
 //! (`group.rs`), the scheduler that runs groups concurrently and reloads
 //! them (`manager.rs`), alert state that survives restarts (`state.rs`),
-//! the bridge to the template language (`templates.rs`), and the
-//! `bellwether_rule_*` metrics (`metrics.rs`).
+//! the bridge to the template language (`templates.rs`), the
+//! `bellwether_rule_*` metrics (`metrics.rs`), and the runner of promtool's
+//! rule unit-test files behind `bellwether test rules` (`unittest/`).
 //!
 //! Rules read the store only through the PromQL [`Engine`] and write their
 //! results through an `Appender`, like any source. Alerts leave through one
@@ -25,6 +26,7 @@ mod metrics;
 mod recording;
 mod state;
 mod templates;
+pub mod unittest;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ mod crash;
 mod lifecycle;
 mod promql;
 mod remote_write;
+mod rule_tests;
 mod rules;
 mod scrape;
 mod templates;
