@@ -1,18 +1,42 @@
-//! The bridge from alerting rules to the template language (`crate::template`):
-//! Prometheus's template data for an alert and the `query` function.
-//!
-//! TEMPORARY: until `crate::template` lands, templates are passed through
-//! unexpanded. Replaced in the same session; see the rule-engine commit log.
+//! The bridge from alerting rules to the template language
+//! (`crate::template`): Prometheus's template data for an alert, the
+//! `query` function evaluated at the rule's evaluation time, and the
+//! `<error expanding template: …>` text of a failed expansion.
 
 use std::collections::BTreeMap;
 
 use crate::model::Timestamp;
+use crate::template::{self, AlertTemplateData, QueryFunc, QuerySample};
 
 use super::EvalContext;
 
-/// Checks that a label or annotation template parses.
-pub(crate) fn check(_alert_name: &str, _text: &str) -> Result<(), String> {
-    Ok(())
+/// Checks that a label or annotation template parses (with Prometheus's
+/// `$labels`/`$value`/… preamble), as `promtool check rules` does.
+pub(crate) fn check(alert_name: &str, text: &str) -> Result<(), String> {
+    template::check_alert_template(alert_name, text)
+}
+
+/// `query` in templates: an instant query at the evaluation time.
+struct EngineQuery<'a> {
+    ctx: &'a EvalContext,
+    ts: Timestamp,
+}
+
+impl QueryFunc for EngineQuery<'_> {
+    fn query(&self, expr: &str) -> Result<Vec<QuerySample>, String> {
+        let parsed = crate::promql::parse(expr)?;
+        let samples = self.ctx.query_vector(&parsed, self.ts)?;
+        Ok(samples
+            .into_iter()
+            .map(|(labels, value)| QuerySample {
+                labels: labels
+                    .iter()
+                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .collect(),
+                value,
+            })
+            .collect())
+    }
 }
 
 impl EvalContext {
@@ -21,12 +45,30 @@ impl EvalContext {
     /// `<error expanding template: …>` text and is counted.
     pub(crate) fn expand_alert_template(
         &self,
-        _alert_name: &str,
+        alert_name: &str,
         text: &str,
-        _labels: &BTreeMap<String, String>,
-        _value: f64,
-        _ts: Timestamp,
+        labels: &BTreeMap<String, String>,
+        value: f64,
+        ts: Timestamp,
     ) -> String {
-        text.to_string()
+        // Templates without actions are the common case: skip the engine.
+        if !text.contains("{{") {
+            return text.to_string();
+        }
+        let data = AlertTemplateData {
+            labels,
+            external_labels: &self.external_labels,
+            external_url: &self.external_url,
+            value,
+        };
+        let query = EngineQuery { ctx: self, ts };
+        match template::expand_alert_template(alert_name, text, &data, ts, &query) {
+            Ok(expanded) => expanded,
+            Err(e) => {
+                self.template_errors.inc();
+                tracing::warn!(alert = alert_name, error = %e, "expanding alert template failed");
+                format!("<error expanding template: {e}>")
+            }
+        }
     }
 }

@@ -70,55 +70,15 @@ fn compare_directory(dir: &Path) -> (Vec<String>, usize) {
     (disagreements, files.len())
 }
 
-/// Whether the binary expands alert templates yet: `rules::templates` is a
-/// pass-through until the template language lands.
-fn templates_expanded() -> bool {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("r.yml"),
-        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: vector(1)\n    annotations:\n      s: '{{ 1 }}'\n",
-    )
-    .expect("writing the probe rule file");
-    std::fs::write(
-        dir.path().join("t.yml"),
-        "rule_files: [r.yml]\ntests:\n- interval: 1m\n  alert_rule_test:\n  - eval_time: 0m\n    alertname: A\n    exp_alerts:\n    - exp_annotations: {s: '1'}\n",
-    )
-    .expect("writing the probe test file");
-    bellwether(&["test", "rules", "t.yml"], dir.path()).code == 0
-}
-
-/// Whether a corpus test file uses a rule file with templates in it.
-fn uses_templates(dir: &Path, test_file: &str) -> bool {
-    let text = std::fs::read_to_string(dir.join(test_file)).unwrap_or_default();
-    test_files(&dir.join("rules")).iter().any(|rule_file| {
-        text.contains(&format!("rules/{rule_file}"))
-            && std::fs::read_to_string(dir.join("rules").join(rule_file))
-                .unwrap_or_default()
-                .contains("{{")
-    })
-}
-
 #[test]
 fn corpus_verdicts_match_promtool() {
     let dir = repo_dir("tests/rule-test-corpus");
-    let (mut disagreements, total) = compare_directory(&dir);
+    let (disagreements, total) = compare_directory(&dir);
     assert!(total >= 30, "the corpus has only {total} files");
     eprintln!(
         "rule-test corpus: {}/{total} files same verdict as promtool",
         total - disagreements.len()
     );
-    // TEMPORARY, removes itself: while rules::templates passes templates
-    // through unexpanded, files whose rules use templates cannot agree.
-    if !templates_expanded() {
-        disagreements.retain(|d| {
-            let file = d.split(':').next().unwrap_or_default();
-            let pending = uses_templates(&dir, file);
-            if pending {
-                eprintln!("{file}: disagrees, pending template expansion");
-            }
-            !pending
-        });
-    }
     assert!(
         disagreements.is_empty(),
         "{} of {total} files disagree:\n{}",
