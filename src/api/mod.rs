@@ -50,6 +50,20 @@ pub fn success<T: serde::Serialize>(data: T) -> axum::Json<Success<T>> {
 }
 
 /// A request to reload the config, answered with the outcome.
+/// Serializes an `f64` as Go's `encoding/json` does: integral values without
+/// a fraction (`1`, not `1.0`), others in the shortest form. (Non-finite
+/// values cannot occur in the fields this is used for; they become `0`.)
+pub fn go_json_float<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if !v.is_finite() {
+        return s.serialize_i64(0);
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
 /// What the handlers share.

@@ -56,8 +56,10 @@ struct RuleGroupView {
     name: String,
     file: String,
     rules: Vec<RuleView>,
+    #[serde(serialize_with = "super::go_json_float")]
     interval: f64,
     limit: usize,
+    #[serde(serialize_with = "super::go_json_float")]
     evaluation_time: f64,
     last_evaluation: String,
 }
@@ -75,7 +77,9 @@ struct AlertingRuleView {
     state: &'static str,
     name: String,
     query: String,
+    #[serde(serialize_with = "super::go_json_float")]
     duration: f64,
+    #[serde(serialize_with = "super::go_json_float")]
     keep_firing_for: f64,
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
@@ -83,6 +87,7 @@ struct AlertingRuleView {
     health: &'static str,
     #[serde(skip_serializing_if = "String::is_empty")]
     last_error: String,
+    #[serde(serialize_with = "super::go_json_float")]
     evaluation_time: f64,
     last_evaluation: String,
     #[serde(rename = "type")]
@@ -99,6 +104,7 @@ struct RecordingRuleView {
     health: &'static str,
     #[serde(skip_serializing_if = "String::is_empty")]
     last_error: String,
+    #[serde(serialize_with = "super::go_json_float")]
     evaluation_time: f64,
     last_evaluation: String,
     #[serde(rename = "type")]

@@ -82,6 +82,7 @@ struct ActiveTarget {
     global_url: String,
     last_error: String,
     last_scrape: String,
+    #[serde(serialize_with = "super::go_json_float")]
     last_scrape_duration: f64,
     health: &'static str,
     scrape_interval: String,

@@ -410,3 +410,103 @@ fn check_rules_agrees_with_promtool() {
         corpus.len() * 2
     );
 }
+
+/// The same rule file, the same (dead) target: Debian's Prometheus and
+/// bellwether must show the same rules (keys, queries as printed back,
+/// labels, annotations, state) and the same alerts (labels, annotations,
+/// state, value) in `/api/v1/rules` and `/api/v1/alerts`.
+#[test]
+fn rules_and_alerts_apis_match_prometheus() {
+    let rules = r#"
+groups:
+  - name: compare
+    rules:
+      - record: job:up:sum
+        expr: sum   by(job)(up)
+      - alert: TargetDown
+        expr: up{job="dead"} == 0
+        for: 2s
+        labels: {severity: critical, team: "{{ $labels.job }}"}
+        annotations:
+          summary: "{{ $labels.instance }} of {{ $labels.job }} is down ({{ $value }})"
+          runbook: "https://runbooks/{{ $labels.job | toUpper }}"
+      - alert: NeverFires
+        expr: up > 1
+"#;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("rules.yml"), rules).expect("rules");
+    let prometheus_config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [{}]\nscrape_configs:\n  - job_name: dead\n    static_configs: [{{targets: [\"127.0.0.1:1\"]}}]\n",
+        dir.path().join("rules.yml").display()
+    );
+    let prometheus = crate::util::Prometheus::start(&prometheus_config, &[]);
+    let daemon = TestDaemon::start_with_files(&config(""), &[("rules.yml", rules)]);
+    let firing = |alerts: &serde_json::Value| {
+        alerts["data"]["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["state"] == "firing"))
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || firing(
+            &prometheus.get_json("/api/v1/alerts")
+        ) && firing(
+            &daemon.get_json("/api/v1/alerts", 200)
+        )),
+        "both should fire:\n{}",
+        daemon.log()
+    );
+    // Alerts: identical apart from activeAt.
+    let strip = |mut v: serde_json::Value| {
+        for a in v["data"]["alerts"].as_array_mut().expect("alerts") {
+            a.as_object_mut().expect("alert").remove("activeAt");
+        }
+        v
+    };
+    let theirs = strip(prometheus.get_json("/api/v1/alerts"));
+    let ours = strip(daemon.get_json("/api/v1/alerts", 200));
+    let mut theirs_alerts = theirs["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut ours_alerts = ours["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // Prometheus adds external labels only when sending; neither shows them here.
+    theirs_alerts.sort_by_key(|a| a["labels"].to_string());
+    ours_alerts.sort_by_key(|a| a["labels"].to_string());
+    assert_eq!(ours_alerts, theirs_alerts);
+
+    // Rules: same keys and the same static fields; times and durations differ.
+    let theirs = prometheus.get_json("/api/v1/rules");
+    let ours = daemon.get_json("/api/v1/rules", 200);
+    let t_group = &theirs["data"]["groups"][0];
+    let o_group = &ours["data"]["groups"][0];
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(o_group), keys(t_group));
+    assert_eq!(o_group["name"], t_group["name"]);
+    assert_eq!(o_group["interval"], t_group["interval"]);
+    let t_rules = t_group["rules"].as_array().expect("rules");
+    let o_rules = o_group["rules"].as_array().expect("rules");
+    assert_eq!(o_rules.len(), t_rules.len());
+    for (o, t) in o_rules.iter().zip(t_rules) {
+        assert_eq!(keys(o), keys(t), "rule {}", t["name"]);
+        for field in [
+            "name",
+            "query",
+            "type",
+            "labels",
+            "annotations",
+            "health",
+            "state",
+            "duration",
+            "keepFiringFor",
+        ] {
+            assert_eq!(o[field], t[field], "rule {} field {field}", t["name"]);
+        }
+    }
+}
