@@ -6,6 +6,7 @@ mod util;
 mod api;
 mod cli;
 mod crash;
+mod default_rules;
 mod lifecycle;
 mod promql;
 mod remote_write;
