@@ -48,7 +48,8 @@ pub fn load_config(config_file: Option<&Path>) -> Result<Config, config::ConfigE
 pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let config = load_config(options.config_file.as_deref())?;
     // Rule files are checked before anything starts: a bad one refuses the start.
-    let groups = load_rules(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let groups =
+        load_rules(&config, options.config_file.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listen = options
         .listen
         .clone()
@@ -203,7 +204,7 @@ async fn reload(
 ) -> Result<(), String> {
     let loaded = load_config(config_file)
         .map_err(|e| e.to_string())
-        .and_then(|config| load_rules(&config).map(|groups| (config, groups)));
+        .and_then(|config| load_rules(&config, config_file).map(|groups| (config, groups)));
     match loaded {
         Ok((config, groups)) => {
             parts.scrape.apply_config(&config);
@@ -236,13 +237,19 @@ async fn reload(
     }
 }
 
-/// Loads the rule files the config names, all or nothing.
-fn load_rules(config: &Config) -> Result<Vec<Group>, String> {
+/// Loads the rule files the config names, all or nothing. On the embedded
+/// default config, the default rules compiled into the binary come first.
+fn load_rules(config: &Config, config_file: Option<&Path>) -> Result<Vec<Group>, String> {
     let options = crate::rules::LoadOptions {
         default_interval: config.global.evaluation_interval.as_duration(),
     };
-    crate::rules::load_files(&config.rule_files, &options)
-        .map_err(|errors| format!("rule files refused:\n{}", errors.join("\n")))
+    let refused = |errors: Vec<String>| format!("rule files refused:\n{}", errors.join("\n"));
+    let mut groups = match config_file {
+        None => crate::rules::default_groups(&options).map_err(refused)?,
+        Some(_) => Vec::new(),
+    };
+    groups.extend(crate::rules::load_files(&config.rule_files, &options).map_err(refused)?);
+    Ok(groups)
 }
 
 fn manager_options(config: &Config) -> ManagerOptions {

@@ -47,6 +47,35 @@ use crate::model::{Labels, Timestamp};
 use crate::promql::{Engine, Value};
 use crate::storage::Storage;
 
+/// The default rules shipped in rules/ (file name, text), compiled into the
+/// binary: the daemon evaluates them when it runs on its embedded default
+/// config, so a bare `bellwether` alerts on the three tiers out of the box.
+pub const DEFAULT_RULES: [(&str, &str); 5] = [
+    (
+        "rules/recording.yml",
+        include_str!("../../rules/recording.yml"),
+    ),
+    (
+        "rules/critical.yml",
+        include_str!("../../rules/critical.yml"),
+    ),
+    ("rules/warning.yml", include_str!("../../rules/warning.yml")),
+    ("rules/info.yml", include_str!("../../rules/info.yml")),
+    (
+        "rules/business.yml",
+        include_str!("../../rules/business.yml"),
+    ),
+];
+
+/// Compiles [`DEFAULT_RULES`]; origins read `<embedded>/rules/NAME.yml`.
+pub fn default_groups(options: &LoadOptions) -> Result<Vec<Group>, Vec<String>> {
+    let mut groups = Vec::new();
+    for (name, text) in DEFAULT_RULES {
+        groups.extend(parse_rule_file(text, &format!("<embedded>/{name}"), options)?.groups);
+    }
+    Ok(groups)
+}
+
 /// A rule of a group.
 pub enum Rule {
     Recording(RecordingRule),

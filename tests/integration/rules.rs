@@ -510,3 +510,47 @@ groups:
         }
     }
 }
+
+/// On its embedded default config the daemon evaluates the default rules
+/// compiled in from rules/ (out-of-the-box alerting, docs/rules.md).
+#[test]
+fn the_default_config_evaluates_the_default_rules() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bellwether"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting bellwether");
+    let url = format!("http://127.0.0.1:{port}/api/v1/rules");
+    let mut groups = Vec::new();
+    let loaded = wait_for(Duration::from_secs(30), || {
+        let Ok(response) = crate::util::client().get(&url).send() else {
+            return false;
+        };
+        let body: serde_json::Value = response.json().unwrap_or_default();
+        groups = body["data"]["groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        !groups.is_empty()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(loaded, "no rule groups on the default config");
+    let files: Vec<&str> = groups.iter().filter_map(|g| g["file"].as_str()).collect();
+    assert_eq!(
+        files,
+        [
+            "<embedded>/rules/recording.yml",
+            "<embedded>/rules/critical.yml",
+            "<embedded>/rules/warning.yml",
+            "<embedded>/rules/info.yml",
+            "<embedded>/rules/business.yml"
+        ]
+    );
+}
