@@ -172,10 +172,14 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     ready.store(false, Ordering::Release);
     scrape.shutdown().await;
+    // Closes the alert channel; the dispatcher forwards what was sent, then ends.
     rules.shutdown().await;
-    // The manager holds the alert channel's only sender.
-    drop(rules);
-    let _ = dispatcher_task.await;
+    if tokio::time::timeout(std::time::Duration::from_secs(5), dispatcher_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the alert dispatcher did not finish within 5s; exiting anyway");
+    }
     shutdown.notify_one();
     let _ = server.await;
     tokio::task::spawn_blocking(move || storage.close())

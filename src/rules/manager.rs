@@ -56,7 +56,8 @@ pub struct RuleManager {
     options: ManagerOptions,
     metrics: RuleMetrics,
     state: Option<AlertStateStore>,
-    alerts: AlertSender,
+    /// Taken (dropped) at shutdown, which closes the channel so its consumer ends.
+    alerts: parking_lot::Mutex<Option<AlertSender>>,
     running: tokio::sync::Mutex<Vec<Running>>,
     /// The groups as the API sees them, in file and name order.
     view: RwLock<Vec<Arc<Group>>>,
@@ -90,7 +91,7 @@ impl RuleManager {
             options,
             metrics,
             state,
-            alerts,
+            alerts: parking_lot::Mutex::new(Some(alerts)),
             running: tokio::sync::Mutex::new(Vec::new()),
             view: RwLock::new(Vec::new()),
             restored: parking_lot::Mutex::new(HashSet::new()),
@@ -123,8 +124,10 @@ impl RuleManager {
         let old: Vec<Running> = std::mem::take(&mut *running);
         // Stop every old task first: no two evaluations of a group overlap.
         let mut old_groups = BTreeMap::new();
-        for r in old {
+        for r in &old {
             let _ = r.stop.send(true);
+        }
+        for r in old {
             let _ = r.task.await;
             old_groups.insert(r.group.key(), r.group);
         }
@@ -159,13 +162,18 @@ impl RuleManager {
         *running = started;
     }
 
-    /// Stops every group (alert state is already saved after each evaluation).
+    /// Stops every group (alert state is already saved after each
+    /// evaluation) and closes the alert channel: its consumer sees the end
+    /// once it has taken the alerts already sent.
     pub async fn shutdown(&self) {
         let mut running = self.running.lock().await;
-        for r in running.drain(..) {
+        for r in running.iter() {
             let _ = r.stop.send(true);
+        }
+        for r in running.drain(..) {
             let _ = r.task.await;
         }
+        self.alerts.lock().take();
     }
 
     /// A group that is no longer configured: its series go stale now and its
@@ -339,7 +347,9 @@ impl RuleManager {
                     .iter()
                     .map(|a| to_notify_alert(a, &group, &external_url))
                     .collect();
-                let _ = self.alerts.send(batch);
+                if let Some(alerts) = self.alerts.lock().as_ref() {
+                    let _ = alerts.send(batch);
+                }
             }
             ts += interval;
         }

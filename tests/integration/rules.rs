@@ -97,6 +97,9 @@ fn alerts_go_pending_then_firing_and_are_written_as_series() {
     assert!(daemon
         .self_metric("bellwether_rule_group_iterations_total")
         .is_some());
+    // SIGTERM ends the rule tasks and the alert dispatcher: a clean, prompt exit.
+    let mut daemon = daemon;
+    daemon.stop();
 }
 
 /// An alert 12 s into a 20 s `for` fires about 8 s after a SIGKILL and
@@ -312,6 +315,8 @@ fn firing_alerts_reach_a_real_alertmanager() {
             .unwrap_or(0.0)
             >= 1.0
     );
+    let mut daemon = daemon;
+    daemon.stop();
 }
 
 #[test]
@@ -532,7 +537,8 @@ fn the_default_config_evaluates_the_default_rules() {
         let Ok(response) = crate::util::client().get(&url).send() else {
             return false;
         };
-        let body: serde_json::Value = response.json().unwrap_or_default();
+        let body: serde_json::Value =
+            serde_json::from_str(&response.text().unwrap_or_default()).unwrap_or_default();
         groups = body["data"]["groups"]
             .as_array()
             .cloned()
