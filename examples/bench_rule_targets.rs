@@ -68,7 +68,7 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown flag {other}; see the module docs")),
         }
     }
-    if args.series < 200 || args.targets == 0 || args.targets % JOBS != 0 {
+    if args.series < 200 || args.targets == 0 || !args.targets.is_multiple_of(JOBS) {
         return Err(format!(
             "need --series >= 200 and --targets a positive multiple of {JOBS}"
         ));
@@ -238,7 +238,7 @@ fn write_rules(args: &Args, path: &str) -> Result<usize, String> {
                 }
                 // absent(): of a job's series (present) or of a metric nobody exports.
                 _ => {
-                    if (k / 10) % 2 == 0 {
+                    if (k / 10).is_multiple_of(2) {
                         let job = target / per_job;
                         (
                             format!(
@@ -261,7 +261,7 @@ fn write_rules(args: &Args, path: &str) -> Result<usize, String> {
             let _ = writeln!(
                 out,
                 "        labels:\n          severity: {}\n        annotations:\n          summary: 'value {{{{ $value }}}} on {{{{ $labels.instance }}}}'",
-                if k % 3 == 0 { "page" } else { "ticket" }
+                if k.is_multiple_of(3) { "page" } else { "ticket" }
             );
         }
     }
