@@ -44,7 +44,7 @@ use crate::model::{now_millis, Labels, Matcher, Sample, Timestamp};
 use super::chunk::{self, ChunkEncoder, ChunkIter};
 use super::db::{self, Checkpoint, PersistChunk, ReadPool};
 use super::encoding::encode_labels;
-use super::head::{AppendResult, Head};
+use super::head::{AppendResult, Head, SealedChunk};
 use super::index::{label_hash, SeriesRef};
 use super::metrics::Metrics;
 use super::wal::{self, Record, RecordBuilder, RecordReader, Wal, WalSample};
@@ -720,8 +720,22 @@ impl Engine {
         struct Plan {
             series_ref: SeriesRef,
             labels: Labels,
-            memory: Vec<(Timestamp, Arc<[u8]>)>,
+            memory: Vec<(Timestamp, ChunkBytes)>,
             from_db: bool,
+        }
+        /// A chunk's bytes: sealed chunks are shared, not copied; the open
+        /// chunk (still growing under the lock) is copied.
+        enum ChunkBytes {
+            Sealed(Arc<SealedChunk>),
+            Copied(Arc<[u8]>),
+        }
+        impl ChunkBytes {
+            fn bytes(&self) -> &[u8] {
+                match self {
+                    ChunkBytes::Sealed(c) => &c.data,
+                    ChunkBytes::Copied(b) => b,
+                }
+            }
         }
         if mint > maxt {
             return Ok(Vec::new());
@@ -738,17 +752,20 @@ impl Engine {
                 if series.last.is_none_or(|(t, _)| t < mint) {
                     continue;
                 }
-                let mut memory: Vec<(Timestamp, Arc<[u8]>)> = series
+                let mut memory: Vec<(Timestamp, ChunkBytes)> = series
                     .sealed
                     .iter()
                     .filter(|c| c.min_t <= maxt && c.max_t >= mint)
-                    .map(|c| (c.min_t, Arc::from(&c.data[..])))
+                    .map(|c| (c.min_t, ChunkBytes::Sealed(c.clone())))
                     .collect();
                 if !series.open.is_empty()
                     && series.open.min_t() <= maxt
                     && series.open.max_t() >= mint
                 {
-                    memory.push((series.open.min_t(), Arc::from(series.open.bytes())));
+                    memory.push((
+                        series.open.min_t(),
+                        ChunkBytes::Copied(Arc::from(series.open.bytes())),
+                    ));
                 }
                 // Persisted chunks are all older than the oldest in memory.
                 let from_db = series.in_db && series.memory_min_t().is_none_or(|t| t > mint);
@@ -783,14 +800,23 @@ impl Engine {
         let mut out = Vec::new();
         for plan in plans {
             // Keyed by min_t: a chunk both persisted and still in memory counts once.
-            let mut chunks: BTreeMap<Timestamp, Arc<[u8]>> = BTreeMap::new();
+            let mut chunks: BTreeMap<Timestamp, ChunkBytes> = BTreeMap::new();
             for (min_t, data) in db_chunks.remove(&plan.series_ref).unwrap_or_default() {
-                chunks.insert(min_t, Arc::from(data));
+                chunks.insert(min_t, ChunkBytes::Copied(Arc::from(data)));
             }
             chunks.extend(plan.memory);
-            let mut samples = Vec::new();
+            // At most every sample of every chunk: one allocation, no regrowth.
+            let capacity = if with_samples {
+                chunks
+                    .values()
+                    .map(|c| chunk::sample_count(c.bytes()))
+                    .sum()
+            } else {
+                1
+            };
+            let mut samples = Vec::with_capacity(capacity);
             'chunks: for (min_t, data) in &chunks {
-                let iter = match ChunkIter::new(data) {
+                let iter = match ChunkIter::new(data.bytes()) {
                     Ok(iter) => iter,
                     Err(e) => {
                         warn_corrupt_chunk(&plan.labels, *min_t, &e);
@@ -827,7 +853,9 @@ impl Engine {
                 });
             }
         }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        // Label sets are unique, so an unstable sort gives the same order
+        // without the stable sort's scratch buffer.
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }
 }
