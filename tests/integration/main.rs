@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod crash;
 mod lifecycle;
+mod notify_routes;
 mod promql;
 mod remote_write;
 mod rule_tests;
