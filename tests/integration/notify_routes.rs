@@ -165,3 +165,65 @@ fn config_verdicts_match_amtool() {
     println!("notify config: {agreed}/{total} files with amtool check-config's verdict");
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
+
+/// Time intervals' `location`: the TZif reader's UTC offsets against GNU
+/// `date` (glibc reading the same tz database), for zones with northern,
+/// southern, negative (Europe/Dublin) and half-hour DST, every ~37 days from
+/// 1970 to 2100 — past the files' last transitions, where the POSIX footer
+/// rule applies.
+#[test]
+fn time_zone_offsets_match_gnu_date() {
+    use bellwether::notify::timeinterval::Location;
+    let zones = [
+        "Europe/Berlin",
+        "America/New_York",
+        "Australia/Sydney",
+        "Australia/Lord_Howe",
+        "America/Sao_Paulo",
+        "Europe/Dublin",
+        "Asia/Kolkata",
+        "Pacific/Chatham",
+        "America/Santiago",
+        "Africa/Casablanca",
+    ];
+    let instants: Vec<i64> = (0..1300).map(|i| i * 3_196_800 + i * 7_919).collect();
+    let input: String = instants.iter().map(|t| format!("@{t}\n")).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let list = dir.path().join("instants");
+    std::fs::write(&list, input).expect("write instants");
+    let (mut agreed, mut total) = (0, 0);
+    let mut disagreements = Vec::new();
+    for zone in zones {
+        let location = Location::load(zone).unwrap_or_else(|e| panic!("{zone}: {e}"));
+        let out = Command::new("date")
+            .env("TZ", zone)
+            .arg("-f")
+            .arg(&list)
+            .arg("+%z")
+            .output()
+            .expect("running date");
+        assert!(out.status.success(), "date failed: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for (t, line) in instants.iter().zip(text.lines()) {
+            total += 1;
+            let sign = if line.starts_with('-') { -1 } else { 1 };
+            let digits = &line[1..];
+            let expected = sign
+                * (digits[..2].parse::<i64>().expect("hours") * 3600
+                    + digits[2..4].parse::<i64>().expect("minutes") * 60);
+            let got = location.offset_at(*t);
+            if got == expected {
+                agreed += 1;
+            } else {
+                disagreements.push(format!("{zone} @{t}: date {line}, bellwether {got}s"));
+            }
+        }
+    }
+    println!("time zones: {agreed}/{total} offsets as GNU date");
+    assert_eq!(total, zones.len() * instants.len());
+    assert!(
+        disagreements.is_empty(),
+        "{}",
+        disagreements[..disagreements.len().min(20)].join("\n")
+    );
+}
