@@ -265,6 +265,22 @@ pub struct InhibitRule {
     pub equal: Vec<String>,
 }
 
+impl InhibitRule {
+    /// Whether the firing alert `source` mutes `target` under this rule: the
+    /// source matches `source`, the target matches `target`, and both have
+    /// the same values of the `equal` labels (a missing label is `""`). The
+    /// inhibitor's other conditions (the source is firing, an alert that
+    /// matches both sides does not mute itself) are for its caller.
+    pub fn mutes(&self, source: &crate::model::Labels, target: &crate::model::Labels) -> bool {
+        self.target.matches(target)
+            && self.source.matches(source)
+            && self
+                .equal
+                .iter()
+                .all(|l| source.get(l).unwrap_or("") == target.get(l).unwrap_or(""))
+    }
+}
+
 fn compile(
     eq: &BTreeMap<String, String>,
     re: &BTreeMap<String, AnchoredRegex>,

@@ -156,3 +156,37 @@ fn notify_config_parser_never_panics_on_mangled_corpus_files() {
         let _ = load(&text[..end]);
     }
 }
+
+#[test]
+fn inhibit_rules_compile_legacy_and_new_matchers() {
+    let config = load(
+        "route: {receiver: r}\nreceivers: [{name: r}]\ninhibit_rules:\n  - source_match: {severity: critical}\n    target_matchers: ['severity=~\"warning|info\"']\n    equal: [alertname, instance]\n",
+    )
+    .unwrap();
+    let rule = &config.inhibit_rules[0];
+    let l = |pairs: &[(&str, &str)]| crate::model::Labels::new(pairs.iter().copied());
+    let critical = l(&[
+        ("alertname", "Down"),
+        ("severity", "critical"),
+        ("instance", "a"),
+    ]);
+    let warning = l(&[
+        ("alertname", "Down"),
+        ("severity", "warning"),
+        ("instance", "a"),
+    ]);
+    let other = l(&[
+        ("alertname", "Down"),
+        ("severity", "warning"),
+        ("instance", "b"),
+    ]);
+    assert!(rule.mutes(&critical, &warning));
+    assert!(!rule.mutes(&critical, &other));
+    assert!(!rule.mutes(&warning, &critical));
+    let errors = load("route: {receiver: r}\nreceivers: [{name: r}]\ninhibit_rules:\n  - target_match: {0bad: x}\n    equal: ['a-b']\n").unwrap_err();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains("inhibit_rules[0].target_match: invalid label name \"0bad\""),
+        "{errors:?}"
+    );
+}
