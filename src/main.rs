@@ -1,5 +1,5 @@
 //! The `bellwether` command line: `run` (the default), `check config`,
-//! `check rules`, `test rules`, `version`.
+//! `check rules`, `check routes`, `test rules`, `version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +81,19 @@ enum CheckCommand {
         #[arg(long)]
         lint_fatal: bool,
     },
+    /// Print the receivers an alert with the given labels is routed to, as
+    /// `amtool config routes test` does (comma-separated, in tree order).
+    Routes {
+        /// An alertmanager.yml. Without it, the `notify` section of
+        /// --config (or of the embedded default config) is used.
+        #[arg(long = "config.file")]
+        config_file: Option<PathBuf>,
+        /// Exit 1 unless the receivers are exactly these (comma-separated).
+        #[arg(long = "verify.receivers")]
+        verify_receivers: Option<String>,
+        /// The alert's labels, `name=value`.
+        labels: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,10 +118,68 @@ fn main() -> ExitCode {
         Command::Check {
             what: CheckCommand::Rules { files, lint_fatal },
         } => check_rules(&files, lint_fatal),
+        Command::Check {
+            what:
+                CheckCommand::Routes {
+                    config_file,
+                    verify_receivers,
+                    labels,
+                },
+        } => check_routes(
+            config_file.as_deref(),
+            cli.run.config.as_deref(),
+            verify_receivers.as_deref(),
+            &labels,
+        ),
         Command::Test {
             what: TestCommand::Rules { files },
         } => test_rules(&files),
         Command::Run => run(cli.run),
+    }
+}
+
+/// `check routes`: amtool's `config routes test`.
+fn check_routes(
+    am_file: Option<&std::path::Path>,
+    config_file: Option<&std::path::Path>,
+    verify: Option<&str>,
+    labels: &[String],
+) -> ExitCode {
+    use bellwether::notify::{config, matchers, route::RouteTree};
+    let loaded = match (am_file, config_file) {
+        (Some(file), _) => config::load_file(file),
+        (None, Some(file)) => bellwether::config::load_file(file)
+            .map_err(|e| e.errors)
+            .and_then(|c| c.notify_config.ok_or_else(Vec::new)),
+        (None, None) => bellwether::config::load_str(bellwether::config::DEFAULT_CONFIG, "default")
+            .map_err(|e| e.errors)
+            .and_then(|c| c.notify_config.ok_or_else(Vec::new)),
+    };
+    let notify = match loaded {
+        Ok(n) => n,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let labels = match matchers::parse_label_args(labels) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bellwether: error: Failed to parse labels: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let tree = RouteTree::new(&notify);
+    let receivers = tree.receivers_for(&labels).join(",");
+    println!("{receivers}");
+    match verify {
+        Some(expected) if expected != receivers => {
+            println!("WARNING: Expected receivers did not match resolved receivers.");
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
     }
 }
 

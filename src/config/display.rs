@@ -15,7 +15,26 @@ use super::yaml::{self, Kind, Node};
 /// Keys whose values are secrets wherever they appear: the fields of type
 /// [`super::values::Secret`]. Masking by key name may also mask a label that
 /// happens to be called `password`; showing less is the safe mistake.
-const SECRET_KEYS: &[&str] = &["password", "credentials", "bearer_token", "write_token"];
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "credentials",
+    "bearer_token",
+    "write_token",
+    // The `notify` section's secrets (receiver keys and webhook URLs).
+    "routing_key",
+    "service_key",
+    "api_url",
+    "slack_api_url",
+    "auth_password",
+    "auth_secret",
+    "smtp_auth_password",
+    "smtp_auth_secret",
+    "opsgenie_api_key",
+    "wechat_api_secret",
+    "victorops_api_key",
+    "api_key",
+    "api_secret",
+];
 
 const MASK: &str = "<secret>";
 
@@ -201,6 +220,16 @@ web:
         assert!(!masked_yaml(text).contains("hunter2"));
         assert!(!masked_yaml(text).contains("plain-token"));
         assert!(!masked_yaml(text).contains("multi"));
+    }
+
+    #[test]
+    fn notify_receiver_secrets_are_masked() {
+        let text = "notify:\n  global:\n    slack_api_url: https://hooks.slack.com/T/B/secret1\n    smtp_auth_password: secret2\n  receivers:\n    - name: p\n      pagerduty_configs: [{routing_key: secret3, service_key: secret4}]\n      slack_configs: [{api_url: secret5, channel: '#c'}]\n      email_configs: [{to: a@b, auth_password: secret6, auth_secret: secret7}]\n";
+        let masked = masked_yaml(text);
+        for n in 1..=7 {
+            assert!(!masked.contains(&format!("secret{n}")), "{masked}");
+        }
+        assert!(masked.contains("channel: \"#c\""), "{masked}");
     }
 
     #[test]

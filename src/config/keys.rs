@@ -5,13 +5,12 @@
 /// Sections of later bellwether releases (and prometheus.yml's remote
 /// read/write, which arrive with `export`). `Config` accepts them only so
 /// that validation can say this instead of "unknown key".
-pub const NOT_YET_IMPLEMENTED: [&str; 8] = [
+pub const NOT_YET_IMPLEMENTED: [&str; 7] = [
     "collectors",
     "probes",
     "llm",
     "logs",
     "export",
-    "notify",
     "remote_write",
     "remote_read",
 ];
@@ -69,6 +68,12 @@ pub const UNSUPPORTED_PROMETHEUS_KEYS: [&str; 38] = [
 
 /// The message for a key the target type doesn't have.
 pub fn unknown_key_message(key: &str, expected: &[&str]) -> String {
+    if key.ends_with("_configs") && expected.contains(&"log_configs") {
+        // A receiver of the `notify` section (src/notify/config.rs).
+        return format!(
+            "unknown receiver type `{key}` (supported: pagerduty_configs, slack_configs, email_configs, webhook_configs, log_configs)"
+        );
+    }
     if key.ends_with("_sd_configs") {
         return format!(
             "`{key}` is not supported by bellwether (service discovery: static_configs and file_sd_configs only)"

@@ -828,7 +828,11 @@ fn docs_full_example_loads() {
         std::fs::write(dir.path().join("secrets").join(secret), "x").expect("write secret");
     }
     let text = docs_block("## Full example", "```yaml\n");
-    let env = |name: &str| (name == "HOSTNAME").then(|| "node-1".to_string());
+    let env = |name: &str| match name {
+        "HOSTNAME" => Some("node-1".to_string()),
+        "PAGERDUTY_ROUTING_KEY" => Some("k".to_string()),
+        _ => None,
+    };
     let config = load(&text, "example.yml", Some(dir.path()), &env)
         .unwrap_or_else(|e| panic!("docs example should load:\n{e}"));
     assert_eq!(config.global.external_labels["node"], "node-1");
@@ -840,6 +844,10 @@ fn docs_full_example_loads() {
         config.scrape_configs[1].relabel_configs[0].replacement,
         "${1}"
     );
+    let notify = config.notify_config.expect("notify checked");
+    let tree = crate::notify::route::RouteTree::new(&notify);
+    let critical = crate::model::Labels::new([("severity", "critical")]);
+    assert_eq!(tree.receivers_for(&critical), ["pagerduty", "log"]);
 }
 
 #[test]
@@ -880,6 +888,19 @@ fn docs_mention_every_key() {
         keys_of::<StorageConfig>(),
         keys_of::<WebConfig>(),
         keys_of::<RulesConfig>(),
+        keys_of::<crate::notify::config::NotifySection>(),
+        keys_of::<crate::notify::config::AmGlobal>(),
+        keys_of::<crate::notify::config::HttpConfig>(),
+        keys_of::<crate::notify::config::RouteConfig>(),
+        keys_of::<crate::notify::config::InhibitRuleConfig>(),
+        keys_of::<crate::notify::config::NamedTimeInterval>(),
+        keys_of::<crate::notify::timeinterval::TimeInterval>(),
+        keys_of::<crate::notify::config::Receiver>(),
+        keys_of::<crate::notify::config::PagerdutyConfig>(),
+        keys_of::<crate::notify::config::SlackConfig>(),
+        keys_of::<crate::notify::config::EmailConfig>(),
+        keys_of::<crate::notify::config::WebhookConfig>(),
+        keys_of::<crate::notify::config::LogConfig>(),
     ];
     let keys: Vec<&str> = all.concat();
     assert!(keys.contains(&"job_name") && keys.contains(&"write_token_file"));

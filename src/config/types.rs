@@ -51,7 +51,15 @@ pub struct Config {
     pub llm: Option<serde_json::Value>,
     pub logs: Option<serde_json::Value>,
     pub export: Option<serde_json::Value>,
-    pub notify: Option<serde_json::Value>,
+    /// bellwether's own: alert routing and receivers, an alertmanager.yml
+    /// inline or named by `config_file` (see docs/notify.md). Default: the
+    /// built-in route (everything to the `log` receiver, severities to
+    /// `pagerduty`/`slack`/`email` when receivers of those names exist).
+    #[serde(default)]
+    pub notify: crate::notify::config::NotifySection,
+    /// The checked `notify` section, filled in by the loader.
+    #[serde(skip)]
+    pub notify_config: Option<crate::notify::config::NotifyConfig>,
     pub remote_write: Option<serde_json::Value>,
     pub remote_read: Option<serde_json::Value>,
 }

@@ -199,7 +199,6 @@ pub(crate) fn validate(
         config.llm.is_some(),
         config.logs.is_some(),
         config.export.is_some(),
-        config.notify.is_some(),
         config.remote_write.is_some(),
         config.remote_read.is_some(),
     ];
@@ -254,6 +253,12 @@ pub(crate) fn validate(
     );
     for (i, am) in config.alerting.alertmanagers.iter_mut().enumerate() {
         check_alertmanager(&mut cx, &alerting.key("alertmanagers").index(i), am);
+    }
+
+    match crate::notify::config::check_section(config.notify.clone(), root.get("notify"), base_dir)
+    {
+        Ok(notify) => config.notify_config = Some(notify),
+        Err(found) => cx.findings.extend(found),
     }
 
     check_storage(&mut cx, &top.key("storage"), &config.storage);

@@ -11,6 +11,10 @@
 //! This module must not reach back into the rule engine.
 
 pub mod alertmanager;
+pub mod config;
+pub mod matchers;
+pub mod route;
+pub mod timeinterval;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
