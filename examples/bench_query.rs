@@ -201,7 +201,8 @@ fn load(args: &[String]) {
             });
         }
         for h in &mut histograms {
-            let mut buckets: Vec<Vec<Sample>> = vec![Vec::with_capacity(times.len()); 11];
+            let mut buckets: Vec<Vec<Sample>> =
+                (0..11).map(|_| Vec::with_capacity(times.len())).collect();
             let mut sums = Vec::with_capacity(times.len());
             let mut counts = Vec::with_capacity(times.len());
             for &t in &times {

@@ -13,9 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}; series=${2:-10000}; hours=${3:-24}
-prom_port=19091; bw_port=19472
+prom_port=29091; bw_port=29472
 target_dir=${CARGO_TARGET_DIR:-target}
 
+for port in $prom_port $bw_port; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "127.0.0.1:$port is in use; change prom_port/bw_port in $0" >&2; exit 1
+  fi
+done
 cargo build --release --bin bellwether --example bench_query >/dev/null
 work=$(mktemp -d /tmp/bellwether-query-bench.XXXXXX)
 pids=()

@@ -105,7 +105,7 @@ pub fn signature(labels: &Labels, on: bool, names: &[String]) -> Vec<u8> {
 pub fn signature_into(labels: &Labels, on: bool, names: &[String], key: &mut Vec<u8>) {
     key.clear();
     for l in labels.iter() {
-        let listed = names.iter().any(|n| *n == l.name);
+        let listed = names.contains(&l.name);
         let include = if on {
             listed
         } else {
