@@ -13,7 +13,7 @@ use promql_parser::parser::token::*;
 
 use super::eval::{check_unique, type_error, unwrap_parens, Evaluator};
 use super::functions::{format_go_float, quantile};
-use super::value::{drop_labels, keep_labels, signature, InstantSample, Value};
+use super::value::{drop_labels, keep_labels, signature_into, FastHash, InstantSample, Value};
 use super::EvalError;
 use crate::model::{is_valid_label_name, Labels, Timestamp, METRIC_NAME};
 
@@ -96,18 +96,15 @@ impl Evaluator<'_> {
             return Ok(Value::Vector(Vec::new()));
         }
 
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut index: HashMap<Vec<u8>, usize, FastHash> = HashMap::default();
         let mut groups: Vec<Group> = Vec::new();
+        let mut key = Vec::with_capacity(64);
         for mut s in input {
             if op == T_COUNT_VALUES {
                 s.labels.set(&value_label, &format_go_float(s.v));
             }
-            let key = if without {
-                signature(&s.labels, false, &grouping)
-            } else {
-                signature(&s.labels, true, &grouping)
-            };
-            let Some(&gi) = index.get(&key) else {
+            signature_into(&s.labels, !without, &grouping, &mut key);
+            let Some(&gi) = index.get(key.as_slice()) else {
                 let labels = if without {
                     let mut dropped = grouping.clone();
                     dropped.push(METRIC_NAME.to_string());
@@ -130,7 +127,7 @@ impl Evaluator<'_> {
                 if matches!(op, T_TOPK | T_BOTTOMK | T_QUANTILE) {
                     group.heap.push(s);
                 }
-                index.insert(key, groups.len());
+                index.insert(key.clone(), groups.len());
                 groups.push(group);
                 continue;
             };

@@ -10,11 +10,15 @@
 use promql_parser::parser::ast::Call;
 use promql_parser::parser::Expr;
 
-use super::eval::{check_unique, duration_ms, type_error, unwrap_parens, Evaluator};
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use super::eval::{check_unique, duration_ms, type_error, unwrap_parens, Evaluator, SeriesMeta};
 use super::gomath;
 use super::value::{drop_metric_name, InstantSample, Point, RangeSeries, Value};
 use super::EvalError;
 use crate::model::{is_valid_label_name, Labels, MatchOp, Timestamp, METRIC_NAME};
+use crate::storage::Series;
 
 /// The functions Prometheus 2.42 knows. The parser knows later ones too;
 /// those are refused as Prometheus 2.42 refuses them, as unknown.
@@ -159,22 +163,32 @@ impl Evaluator<'_> {
                 scalars.push(self.scalar_arg(a, t)?);
             }
         }
-        let (series, range_start, range_end, range_ms) = match args[matrix_index] {
-            Expr::MatrixSelector(ms) => {
-                let end = self.reference_time(&ms.vs.at, &ms.vs.offset, t);
-                let range = duration_ms(&ms.range);
-                let start = end.saturating_sub(range);
-                (self.matrix_selector(&ms.vs, start, end)?, start, end, range)
-            }
-            Expr::Subquery(sq) => {
-                let end = self.reference_time(&sq.at, &sq.offset, t);
-                let range = duration_ms(&sq.range);
-                (self.subquery(sq, t)?, end.saturating_sub(range), end, range)
-            }
+        // A matrix selector's windows are sliced out of the series read once
+        // per query (no range vector is built per step); a subquery's points
+        // are computed per step.
+        let (end, range_ms) = match args[matrix_index] {
+            Expr::MatrixSelector(ms) => (
+                self.reference_time(&ms.vs.at, &ms.vs.offset, t),
+                duration_ms(&ms.range),
+            ),
+            Expr::Subquery(sq) => (
+                self.reference_time(&sq.at, &sq.offset, t),
+                duration_ms(&sq.range),
+            ),
             _ => unreachable!("matrix_index points at a matrix selector or subquery"),
         };
+        let (range_start, range_end) = (end.saturating_sub(range_ms), end);
+        let input = match args[matrix_index] {
+            Expr::MatrixSelector(ms) => {
+                let (series, meta) = self.matrix_series(&ms.vs, range_start, range_end)?;
+                RangeInput::Stored(series, meta)
+            }
+            Expr::Subquery(sq) => RangeInput::Computed(self.subquery(sq, t)?),
+            _ => unreachable!("matrix_index points at a matrix selector or subquery"),
+        };
+        let windows = input.windows(range_start, range_end);
         if name == "absent_over_time" {
-            if !series.is_empty() {
+            if windows.iter().any(|w| !w.1.is_empty()) {
                 return Ok(Value::Vector(Vec::new()));
             }
             return Ok(Value::Vector(vec![InstantSample {
@@ -183,9 +197,14 @@ impl Evaluator<'_> {
                 v: 1.0,
             }]));
         }
+        if let RangeInput::Stored(..) = input {
+            // A subquery has counted its points already.
+            let total: usize = windows.iter().map(|w| w.1.len()).sum();
+            self.check_samples(total)?;
+        }
         // Prometheus checks the factors per series, so a window without
         // samples never fails.
-        if name == "holt_winters" && !series.is_empty() {
+        if name == "holt_winters" && windows.iter().any(|w| !w.1.is_empty()) {
             let (sf, tf) = (scalars.first().copied(), scalars.get(1).copied());
             let (Some(sf), Some(tf)) = (sf, tf) else {
                 return Err(EvalError::BadQuery(
@@ -206,10 +225,12 @@ impl Evaluator<'_> {
             }
         }
         let scalar = |i: usize| scalars.get(i).copied().unwrap_or(f64::NAN);
-        let mut out = Vec::with_capacity(series.len());
-        for s in series {
-            let RangeSeries { labels, points } = s;
-            let p = &points;
+        let mut out = Vec::with_capacity(windows.len());
+        for (i, p) in &windows {
+            let p: &[Point] = p;
+            if p.is_empty() {
+                continue;
+            }
             let value = match name {
                 "rate" => extrapolated_rate(p, range_start, range_end, range_ms, true, true),
                 "increase" => extrapolated_rate(p, range_start, range_end, range_ms, true, false),
@@ -253,12 +274,15 @@ impl Evaluator<'_> {
             };
             if let Some(v) = value {
                 let labels = if name == "last_over_time" {
-                    labels
+                    input.labels(*i)
                 } else {
-                    drop_metric_name(&labels)
+                    input.dropped_labels(*i)
                 };
                 out.push(InstantSample { labels, t, v });
             }
+        }
+        if name != "last_over_time" && input.dropped_unique() {
+            return Ok(Value::Vector(out));
         }
         check_unique(out)
     }
@@ -565,6 +589,51 @@ fn absent_labels(arg: &Expr) -> Labels {
         labels.remove(&name);
     }
     labels
+}
+
+/// The range-vector argument of a range function at one step: a matrix
+/// selector's stored series (windows borrowed from them), or a subquery's
+/// computed series.
+enum RangeInput {
+    Stored(Rc<Vec<Series>>, Rc<SeriesMeta>),
+    Computed(Vec<RangeSeries>),
+}
+
+impl RangeInput {
+    /// Each series' index and its points in `[start, end]` (without
+    /// staleness markers), in series order.
+    fn windows(&self, start: Timestamp, end: Timestamp) -> Vec<(usize, Cow<'_, [Point]>)> {
+        match self {
+            RangeInput::Stored(series, meta) => meta.windows(series, start, end),
+            RangeInput::Computed(series) => series
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i, Cow::Borrowed(s.points.as_slice())))
+                .collect(),
+        }
+    }
+
+    fn labels(&self, i: usize) -> Labels {
+        match self {
+            RangeInput::Stored(series, _) => series[i].labels.clone(),
+            RangeInput::Computed(series) => series[i].labels.clone(),
+        }
+    }
+
+    fn dropped_labels(&self, i: usize) -> Labels {
+        match self {
+            RangeInput::Stored(_, meta) => meta.dropped[i].clone(),
+            RangeInput::Computed(series) => drop_metric_name(&series[i].labels),
+        }
+    }
+
+    /// Whether outputs labelled by `dropped_labels` can never collide.
+    fn dropped_unique(&self) -> bool {
+        match self {
+            RangeInput::Stored(_, meta) => meta.dropped_unique,
+            RangeInput::Computed(_) => false,
+        }
+    }
 }
 
 /// `rate`, `increase` and `delta`: the change over the window, corrected for

@@ -14,12 +14,10 @@ pub struct InstantSample {
     pub v: f64,
 }
 
-/// One point of a range vector or of a range-query result series.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Point {
-    pub t: Timestamp,
-    pub v: f64,
-}
+/// One point of a range vector or of a range-query result series: the
+/// store's own sample type, so a window of stored samples is a range-vector
+/// window without copying.
+pub type Point = crate::model::Sample;
 
 /// A series of a range vector: labels and points in time order.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,6 +96,14 @@ pub fn drop_labels(labels: &Labels, names: &[String]) -> Labels {
 /// labels; otherwise every label but the named ones and `__name__`.
 pub fn signature(labels: &Labels, on: bool, names: &[String]) -> Vec<u8> {
     let mut key = Vec::with_capacity(64);
+    signature_into(labels, on, names, &mut key);
+    key
+}
+
+/// [`signature`] into a reused buffer (cleared first), so hot loops look
+/// groups up without allocating.
+pub fn signature_into(labels: &Labels, on: bool, names: &[String], key: &mut Vec<u8>) {
+    key.clear();
     for l in labels.iter() {
         let listed = names.contains(&l.name);
         let include = if on {
@@ -112,8 +118,12 @@ pub fn signature(labels: &Labels, on: bool, names: &[String]) -> Vec<u8> {
             key.push(0xff);
         }
     }
-    key
 }
+
+/// A fast hasher for the evaluator's per-step maps (label sets and
+/// signatures of one query; SipHash's flooding resistance buys nothing here
+/// and cost a tenth of a range query's time).
+pub type FastHash = foldhash::fast::RandomState;
 
 /// A label set as Go's `labels.Labels.String()` prints it:
 /// `{__name__="up", job="node"}`; Prometheus's error texts embed this form.
@@ -130,6 +140,7 @@ pub fn has_duplicate_labelsets(vector: &[InstantSample]) -> bool {
     if vector.len() < 2 {
         return false;
     }
-    let mut seen = std::collections::HashSet::with_capacity(vector.len());
+    let mut seen =
+        std::collections::HashSet::with_capacity_and_hasher(vector.len(), FastHash::default());
     vector.iter().any(|s| !seen.insert(&s.labels))
 }

@@ -406,16 +406,23 @@ impl ReadPool {
         let result = (|| {
             // One read transaction: every series sees the same snapshot.
             conn.execute_batch("BEGIN").map_err(&err)?;
+            // `min_t >= ?4`: no chunk spans more than MAX_CHUNK_SPAN_MS, so
+            // one ending at or after `mint` begins at or after `?4`; the
+            // bound turns a scan of the series' whole history into a range
+            // read of the primary key (an instant query read every chunk
+            // row of every series before).
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT min_t, data FROM chunks
-                     WHERE series_ref = ?1 AND min_t <= ?3 AND max_t >= ?2 ORDER BY min_t",
+                     WHERE series_ref = ?1 AND min_t >= ?4 AND min_t <= ?3 AND max_t >= ?2
+                     ORDER BY min_t",
                 )
                 .map_err(&err)?;
+            let earliest_start = mint.saturating_sub(super::chunk::MAX_CHUNK_SPAN_MS);
             let mut out = Vec::with_capacity(requests.len());
             for &r in requests {
                 let rows = stmt
-                    .query_map(params![r as i64, mint, maxt], |row| {
+                    .query_map(params![r as i64, mint, maxt, earliest_start], |row| {
                         Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
                     })
                     .map_err(&err)?;

@@ -709,7 +709,8 @@ impl Engine {
     }
 
     /// Series matching `matchers` with ≥ 1 sample in `[mint, maxt]`, sorted by
-    /// labels; with `with_samples == false` the samples are left empty.
+    /// labels; with `with_samples == false` the samples are left empty and
+    /// the series unsorted (the callers sort or collect into sets).
     pub fn select(
         &self,
         mint: Timestamp,
@@ -741,6 +742,12 @@ impl Engine {
             return Ok(Vec::new());
         }
         let mut plans = Vec::new();
+        // Without samples, a series whose newest sample or an in-memory
+        // chunk's first or last sample lies in range is known to qualify
+        // without decoding or reading anything (the metadata endpoints'
+        // common case: a recent range).
+        let mut known: Vec<Series> = Vec::new();
+        let in_range = |t: Timestamp| mint <= t && t <= maxt;
         {
             let st = self.state.read();
             let head = &st.head;
@@ -750,6 +757,23 @@ impl Engine {
                 };
                 // Nothing at or after `mint` was ever appended.
                 if series.last.is_none_or(|(t, _)| t < mint) {
+                    continue;
+                }
+                if !with_samples
+                    && (series.last.is_some_and(|(t, _)| in_range(t))
+                        || series
+                            .sealed
+                            .iter()
+                            .any(|c| in_range(c.min_t) || in_range(c.max_t))
+                        || (!series.open.is_empty()
+                            && (in_range(series.open.min_t()) || in_range(series.open.max_t()))))
+                {
+                    if let Some(labels) = head.index.labels_of(series_ref) {
+                        known.push(Series {
+                            labels,
+                            samples: Vec::new(),
+                        });
+                    }
                     continue;
                 }
                 let mut memory: Vec<(Timestamp, ChunkBytes)> = series
@@ -797,7 +821,7 @@ impl Engine {
                 .zip(self.reads.chunks(&db_refs, mint, maxt)?)
                 .collect()
         };
-        let mut out = Vec::new();
+        let mut out = known;
         for plan in plans {
             // Keyed by min_t: a chunk both persisted and still in memory counts once.
             let mut chunks: BTreeMap<Timestamp, ChunkBytes> = BTreeMap::new();
@@ -853,9 +877,11 @@ impl Engine {
                 });
             }
         }
-        // Label sets are unique, so an unstable sort gives the same order
-        // without the stable sort's scratch buffer.
-        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        if with_samples {
+            // Label sets are unique, so an unstable sort gives the same order
+            // without the stable sort's scratch buffer.
+            out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        }
         Ok(out)
     }
 }

@@ -315,6 +315,12 @@ impl Querier {
 
     /// Label sets of the series `select` would return, without their samples.
     pub fn series(&self, matchers: &[Matcher]) -> Result<Vec<Labels>, StorageError> {
+        let mut labels = self.series_unsorted(matchers)?;
+        labels.sort_unstable();
+        Ok(labels)
+    }
+
+    fn series_unsorted(&self, matchers: &[Matcher]) -> Result<Vec<Labels>, StorageError> {
         Ok(self
             .storage
             .engine()
@@ -326,14 +332,12 @@ impl Querier {
 
     /// Sorted label names of the series matching all matchers (all series when empty).
     pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut names: Vec<String> = self
-            .series(matchers)?
+        let series = self.series_unsorted(matchers)?;
+        let names: std::collections::BTreeSet<&str> = series
             .iter()
-            .flat_map(|labels| labels.iter().map(|l| l.name.clone()))
+            .flat_map(|labels| labels.iter().map(|l| l.name.as_str()))
             .collect();
-        names.sort_unstable();
-        names.dedup();
-        Ok(names)
+        Ok(names.into_iter().map(str::to_string).collect())
     }
 
     /// Sorted values of label `name` over the series matching all matchers.
@@ -342,13 +346,11 @@ impl Querier {
         name: &str,
         matchers: &[Matcher],
     ) -> Result<Vec<String>, StorageError> {
-        let mut values: Vec<String> = self
-            .series(matchers)?
+        let series = self.series_unsorted(matchers)?;
+        let values: std::collections::BTreeSet<&str> = series
             .iter()
-            .filter_map(|labels| labels.get(name).map(str::to_string))
+            .filter_map(|labels| labels.get(name))
             .collect();
-        values.sort_unstable();
-        values.dedup();
-        Ok(values)
+        Ok(values.into_iter().map(str::to_string).collect())
     }
 }
