@@ -21,11 +21,13 @@
 //!   cargo run --release --example bench_rule_targets -- --targets 20 --series 5000 --base-port 19200
 //!   cargo run --release --example bench_rule_targets -- --write-rules rules.yml --targets 20 --series 5000 --base-port 19200
 
+#[path = "common/exposition_server.rs"]
+mod exposition_server;
+
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Targets are grouped into this many jobs (`bench-0` ..), consecutive ports per job.
 pub const JOBS: u16 = 4;
@@ -145,42 +147,6 @@ fn render(target: u16, families: usize, elapsed_s: u64, second: u64) -> String {
         }
     }
     out
-}
-
-fn serve(stream: TcpStream, target: u16, families: usize, start: Instant) {
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    let mut writer = stream;
-    loop {
-        let mut line = String::new();
-        let mut saw_request = false;
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" || line == "\n" => break,
-                Ok(_) => saw_request = true,
-            }
-        }
-        if !saw_request {
-            return;
-        }
-        let second = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let body = render(target, families, start.elapsed().as_secs(), second);
-        let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(body.as_bytes()).is_err()
-        {
-            return;
-        }
-    }
 }
 
 fn instance(args: &Args, target: u16) -> String {
@@ -303,7 +269,11 @@ fn main() -> ExitCode {
         };
         handles.push(std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || serve(stream, t, families, start));
+                std::thread::spawn(move || {
+                    exposition_server::serve(stream, |second| {
+                        render(t, families, start.elapsed().as_secs(), second)
+                    })
+                });
             }
         }));
     }

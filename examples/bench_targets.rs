@@ -6,9 +6,10 @@
 //!
 //! Usage: cargo run --release --example bench_targets -- --targets 20 --series 5000 --base-port 19100
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::time::{SystemTime, UNIX_EPOCH};
+#[path = "common/exposition_server.rs"]
+mod exposition_server;
+
+use std::net::TcpListener;
 
 struct Args {
     targets: u16,
@@ -87,43 +88,6 @@ fn render(target: u16, series: usize, now_s: u64) -> String {
     out
 }
 
-fn serve(stream: TcpStream, target: u16, series: usize) {
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    let mut writer = stream;
-    // Keep-alive: answer every request on the connection until the peer closes it.
-    loop {
-        let mut line = String::new();
-        let mut saw_request = false;
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" || line == "\n" => break,
-                Ok(_) => saw_request = true,
-            }
-        }
-        if !saw_request {
-            return;
-        }
-        let now_s = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let body = render(target, series, now_s);
-        let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(body.as_bytes()).is_err()
-        {
-            return;
-        }
-    }
-}
-
 fn main() {
     let args = parse_args();
     let mut handles = Vec::new();
@@ -134,7 +98,9 @@ fn main() {
         let series = args.series;
         handles.push(std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || serve(stream, t, series));
+                std::thread::spawn(move || {
+                    exposition_server::serve(stream, |now_s| render(t, series, now_s))
+                });
             }
         }));
     }

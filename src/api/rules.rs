@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -226,9 +225,7 @@ fn alert_view(a: &Alert) -> AlertView {
 /// Unix ms as Go marshals a `time.Time`; `None` is Go's zero time.
 fn go_time(t: Option<Timestamp>) -> String {
     match t {
-        Some(ms) if ms >= 0 => {
-            super::status::format_time(UNIX_EPOCH + Duration::from_millis(ms as u64))
-        }
+        Some(ms) if ms >= 0 => super::status::format_millis(ms),
         _ => "0001-01-01T00:00:00Z".to_string(),
     }
 }

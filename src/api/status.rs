@@ -362,6 +362,12 @@ fn truncate_to_seconds(t: SystemTime) -> SystemTime {
     }
 }
 
+/// Unix milliseconds as Go marshals a `time.Time` (RFC 3339, UTC); times
+/// before 1970 as the epoch.
+pub fn format_millis(t: crate::model::Timestamp) -> String {
+    format_time(UNIX_EPOCH + std::time::Duration::from_millis(t.max(0) as u64))
+}
+
 /// A time as Go's `time.Time` marshals to JSON in UTC (RFC 3339 with
 /// nanoseconds, trailing zeros dropped): `2023-11-14T22:13:20.5Z`.
 /// Times before 1970 are shown as the epoch.

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use crate::collect::scrape::scrape_loop::Auth;
 use crate::config::AlertmanagerConfig;
-use crate::model::{Labels, Timestamp};
+use crate::model::Labels;
 
 use super::NotifyAlert;
 
@@ -284,14 +284,9 @@ impl From<&NotifyAlert> for PostableAlert {
                 .map(|l| (l.name.clone(), l.value.clone()))
                 .collect(),
             annotations: a.annotations.iter().cloned().collect(),
-            starts_at: format_millis(a.starts_at),
-            ends_at: format_millis(a.ends_at),
+            starts_at: crate::api::status::format_millis(a.starts_at),
+            ends_at: crate::api::status::format_millis(a.ends_at),
             generator_url: a.generator_url.clone(),
         }
     }
-}
-
-/// Unix milliseconds as Go marshals a `time.Time` (RFC 3339, UTC).
-pub fn format_millis(t: Timestamp) -> String {
-    crate::api::status::format_time(UNIX_EPOCH + Duration::from_millis(t.max(0) as u64))
 }

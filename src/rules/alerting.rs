@@ -22,7 +22,7 @@ use promql_parser::parser::ast::Expr;
 
 use crate::model::{Labels, Timestamp, METRIC_NAME};
 
-use super::{EvalContext, RuleHealth, RuleStatus};
+use super::{EvalContext, RuleStatus};
 
 /// Name of the series of pending and firing alerts.
 pub const ALERTS_METRIC: &str = "ALERTS";
@@ -371,14 +371,4 @@ impl AlertingRule {
         }
         out
     }
-
-    pub(super) fn health(&self) -> RuleHealth {
-        self.state.lock().status.health
-    }
-}
-
-/// What `check rules` checks of a label or annotation template: that it
-/// parses with Prometheus's preamble.
-pub(crate) fn check_template(alert_name: &str, text: &str) -> Result<(), String> {
-    crate::rules::templates::check(alert_name, text)
 }

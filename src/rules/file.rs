@@ -308,7 +308,7 @@ fn compile_rule(spec: RuleSpec, node: Option<&Node>) -> Result<Rule, Vec<RulePro
     if !spec.alert.is_empty() {
         for (kind, map) in [("label", &spec.labels), ("annotation", &spec.annotations)] {
             for (key, text) in map {
-                if let Err(e) = super::alerting::check_template(&spec.alert, text) {
+                if let Err(e) = crate::template::check_alert_template(&spec.alert, text) {
                     problem(None, format!("{kind} {key:?}: {e}"));
                 }
             }

@@ -42,8 +42,9 @@ struct GroupRuntime {
 /// What one evaluation of a group did.
 #[derive(Debug, Default)]
 pub struct GroupEvalOutcome {
-    /// Alerts due to be sent (firing ones every resend delay, resolutions once).
-    pub alerts: Vec<Alert>,
+    /// Alerts due to be sent (firing ones every resend delay, resolutions
+    /// once), each with its rule's query (for the generator URL).
+    pub alerts: Vec<(String, Alert)>,
     /// Samples the rules produced (Prometheus's `rule_group_last_evaluation_samples`).
     pub samples: usize,
     /// Rules whose evaluation failed.
@@ -154,9 +155,10 @@ impl Group {
             let result = match rule {
                 Rule::Recording(r) => r.eval(query_ts, ctx, self.limit),
                 Rule::Alerting(a) => a.eval(ts, query_ts, ctx, self.limit).inspect(|_| {
+                    let due = a.alerts_to_send(ts, resend_delay, self.interval);
                     outcome
                         .alerts
-                        .extend(a.alerts_to_send(ts, resend_delay, self.interval));
+                        .extend(due.into_iter().map(|alert| (a.query().to_string(), alert)));
                 }),
             };
             let mut status = RuleStatus {

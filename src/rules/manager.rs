@@ -55,7 +55,7 @@ pub struct RuleManager {
     context: RwLock<Arc<EvalContext>>,
     options: ManagerOptions,
     metrics: RuleMetrics,
-    state: Option<AlertStateStore>,
+    state: Option<Arc<AlertStateStore>>,
     /// Taken (dropped) at shutdown, which closes the channel so its consumer ends.
     alerts: parking_lot::Mutex<Option<AlertSender>>,
     running: tokio::sync::Mutex<Vec<Running>>,
@@ -90,7 +90,7 @@ impl RuleManager {
             context: RwLock::new(Arc::new(context)),
             options,
             metrics,
-            state,
+            state: state.map(Arc::new),
             alerts: parking_lot::Mutex::new(Some(alerts)),
             running: tokio::sync::Mutex::new(Vec::new()),
             view: RwLock::new(Vec::new()),
@@ -249,8 +249,7 @@ impl RuleManager {
         let label = group_label(&key);
         let interval = group.interval().as_millis().max(1) as i64;
         let mut ts = group.eval_timestamp(now_millis()) + interval;
-        let mut saved_digest: Option<u64> = None;
-        let mut last_heartbeat: Timestamp = i64::MIN;
+        let mut persisted = Persisted::default();
         loop {
             let wait = ts - now_millis();
             if wait > 0 {
@@ -280,12 +279,25 @@ impl RuleManager {
             let context = self.context.read().clone();
             let resend_delay = self.options.resend_delay;
             let evaluated = group.clone();
+            let store = self.state.clone();
+            let mut saved = persisted;
+            // Evaluation and the SQLite write of its alert state both block:
+            // one trip to the blocking pool.
             let outcome = match tokio::task::spawn_blocking(move || {
-                evaluated.eval(ts, &context, resend_delay)
+                let outcome = evaluated.eval(ts, &context, resend_delay);
+                let saved_state = store.map(|store| saved.save(&store, &evaluated, ts));
+                (outcome, saved, saved_state)
             })
             .await
             {
-                Ok(outcome) => outcome,
+                Ok((outcome, now_saved, saved_state)) => {
+                    persisted = now_saved;
+                    if let Some(Err(e)) = saved_state {
+                        self.metrics.state_errors.inc();
+                        tracing::warn!(group = %key, error = %e, "saving alert state failed");
+                    }
+                    outcome
+                }
                 Err(e) => {
                     tracing::error!(group = %key, error = %e, "rule group evaluation panicked");
                     ts += interval;
@@ -311,41 +323,12 @@ impl RuleManager {
                 .get_or_create(&label)
                 .set(outcome.samples as i64);
 
-            if let Some(store) = &self.state {
-                let alerts: Vec<(String, Alert)> = group
-                    .rules()
-                    .iter()
-                    .filter_map(|r| match r {
-                        super::Rule::Alerting(a) => Some((r.identity(), a.alerts())),
-                        super::Rule::Recording(_) => None,
-                    })
-                    .flat_map(|(id, alerts)| alerts.into_iter().map(move |a| (id.clone(), a)))
-                    .collect();
-                let d = digest(&alerts);
-                let result = if saved_digest != Some(d) {
-                    store
-                        .save(&key, ts, &alerts)
-                        .map(|_| saved_digest = Some(d))
-                } else if ts - last_heartbeat >= HEARTBEAT_MS {
-                    store.heartbeat(&key, ts)
-                } else {
-                    Ok(())
-                };
-                match result {
-                    Ok(()) => last_heartbeat = ts,
-                    Err(e) => {
-                        self.metrics.state_errors.inc();
-                        tracing::warn!(group = %key, error = %e, "saving alert state failed");
-                    }
-                }
-            }
-
             if !outcome.alerts.is_empty() {
                 let external_url = self.context.read().external_url.clone();
                 let batch = outcome
                     .alerts
                     .iter()
-                    .map(|a| to_notify_alert(a, &group, &external_url))
+                    .map(|(query, alert)| to_notify_alert(query, alert, &external_url))
                     .collect();
                 if let Some(alerts) = self.alerts.lock().as_ref() {
                     let _ = alerts.send(batch);
@@ -356,13 +339,48 @@ impl RuleManager {
     }
 }
 
-fn to_notify_alert(alert: &Alert, group: &Group, external_url: &str) -> NotifyAlert {
-    let query = group
-        .rules()
-        .iter()
-        .find(|r| r.name() == alert.labels.get("alertname").unwrap_or_default())
-        .map(|r| r.query().to_string())
-        .unwrap_or_default();
+/// What a group last wrote to the alert state store.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Persisted {
+    /// Digest of the alerts last saved.
+    digest: Option<u64>,
+    /// Evaluation timestamp last written (alerts or heartbeat).
+    written_at: Option<Timestamp>,
+}
+
+impl Persisted {
+    /// Saves the group's alerts if they changed since the last save, else a
+    /// heartbeat if the last write is older than [`HEARTBEAT_MS`].
+    pub(super) fn save(
+        &mut self,
+        store: &AlertStateStore,
+        group: &Group,
+        ts: Timestamp,
+    ) -> Result<(), String> {
+        let alerts: Vec<(String, Alert)> = group
+            .rules()
+            .iter()
+            .filter_map(|r| match r {
+                super::Rule::Alerting(a) => Some((r.identity(), a.alerts())),
+                super::Rule::Recording(_) => None,
+            })
+            .flat_map(|(id, alerts)| alerts.into_iter().map(move |a| (id.clone(), a)))
+            .collect();
+        let d = digest(&alerts);
+        if self.digest != Some(d) {
+            store.save(&group.key(), ts, &alerts)?;
+            self.digest = Some(d);
+        } else if self.written_at.is_none_or(|w| ts - w >= HEARTBEAT_MS) {
+            store.heartbeat(&group.key(), ts)?;
+        } else {
+            return Ok(());
+        }
+        self.written_at = Some(ts);
+        Ok(())
+    }
+}
+
+fn to_notify_alert(query: &str, alert: &Alert, external_url: &str) -> NotifyAlert {
     NotifyAlert {
         labels: alert.labels.clone(),
         annotations: alert.annotations.clone(),
@@ -375,7 +393,7 @@ fn to_notify_alert(alert: &Alert, group: &Group, external_url: &str) -> NotifyAl
         generator_url: format!(
             "{}/graph?g0.expr={}&g0.tab=1",
             external_url.trim_end_matches('/'),
-            crate::collect::scrape::target::query_escape(&query)
+            crate::collect::scrape::target::query_escape(query)
         ),
     }
 }

@@ -93,14 +93,11 @@ impl Rule {
 
     /// The rule's `labels:` as written (templates unexpanded for alerts).
     pub fn rule_labels(&self) -> Labels {
-        match self {
-            Rule::Recording(r) => {
-                Labels::new(r.labels().iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            }
-            Rule::Alerting(r) => {
-                Labels::new(r.labels().iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            }
-        }
+        let labels = match self {
+            Rule::Recording(r) => r.labels(),
+            Rule::Alerting(r) => r.labels(),
+        };
+        Labels::new(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     pub fn query(&self) -> &str {
@@ -125,10 +122,7 @@ impl Rule {
     }
 
     pub fn health(&self) -> RuleHealth {
-        match self {
-            Rule::Recording(r) => r.health(),
-            Rule::Alerting(r) => r.health(),
-        }
+        self.status().health
     }
 
     /// Name and labels: how a rule is recognised across a reload or a

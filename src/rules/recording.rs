@@ -6,7 +6,7 @@ use promql_parser::parser::ast::Expr;
 
 use crate::model::{Labels, Timestamp, METRIC_NAME};
 
-use super::{EvalContext, RuleHealth, RuleStatus};
+use super::{EvalContext, RuleStatus};
 
 pub struct RecordingRule {
     name: String,
@@ -46,10 +46,6 @@ impl RecordingRule {
 
     pub(super) fn set_status(&self, status: RuleStatus) {
         *self.status.lock() = status;
-    }
-
-    pub(super) fn health(&self) -> RuleHealth {
-        self.status.lock().health
     }
 
     /// One evaluation at `query_ts`: the samples to write there. As in

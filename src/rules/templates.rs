@@ -10,12 +10,6 @@ use crate::template::{self, AlertTemplateData, QueryFunc, QuerySample};
 
 use super::EvalContext;
 
-/// Checks that a label or annotation template parses (with Prometheus's
-/// `$labels`/`$value`/… preamble), as `promtool check rules` does.
-pub(crate) fn check(alert_name: &str, text: &str) -> Result<(), String> {
-    template::check_alert_template(alert_name, text)
-}
-
 /// `query` in templates: an instant query at the evaluation time.
 struct EngineQuery<'a> {
     ctx: &'a EvalContext,

@@ -129,7 +129,8 @@ fn pending_then_firing_after_for_then_resolved() {
     assert_eq!(a.state, AlertState::Firing);
     assert_eq!(a.fired_at, Some(30 * S));
     assert_eq!(out.alerts.len(), 1, "a newly firing alert is sent");
-    assert_eq!(out.alerts[0].valid_until, Some(30 * S + 4 * 60 * S));
+    assert_eq!(out.alerts[0].0, "up == 0");
+    assert_eq!(out.alerts[0].1.valid_until, Some(30 * S + 4 * 60 * S));
     assert_eq!(
         samples_at(&f, "ALERTS", 30 * S)[0].0.get("alertstate"),
         Some("firing")
@@ -145,13 +146,16 @@ fn pending_then_firing_after_for_then_resolved() {
     assert_eq!(all[0].state, AlertState::Inactive);
     assert_eq!(all[0].resolved_at, Some(75 * S));
     assert_eq!(out.alerts.len(), 1);
-    assert_eq!(out.alerts[0].resolved_at, Some(75 * S));
+    assert_eq!(out.alerts[0].1.resolved_at, Some(75 * S));
     assert!(samples_at(&f, "ALERTS", 75 * S)
         .iter()
         .all(|(_, v)| is_stale_nan(*v)));
     assert!(g.eval(90 * S, &f.ctx, delay).alerts.is_empty());
-    // Forgotten 15 minutes after resolution.
-    assert!(rule.alerts().len() == 1);
+    // Kept (and shown as resolved) for 15 minutes after resolution, then forgotten.
+    g.eval(75 * S + 15 * 60 * S, &f.ctx, delay);
+    assert_eq!(rule.alerts().len(), 1);
+    g.eval(90 * S + 15 * 60 * S, &f.ctx, delay);
+    assert!(rule.alerts().is_empty());
 }
 
 #[test]
@@ -173,8 +177,7 @@ fn firing_alerts_are_resent_every_resend_delay() {
 fn keep_firing_for_holds_a_cleared_alert() {
     let f = fixture();
     let up = series("up", &[("job", "j")]);
-    // 0 at 0 and 15s, then gone (no samples: lookback keeps it until 15s + 5m,
-    // so use explicit 1s instead).
+    // 0 at 0 and 15s, then 1: the condition clears at 30s.
     let values: Vec<Option<f64>> = (0..10)
         .map(|i| Some(if i < 2 { 0.0 } else { 1.0 }))
         .collect();
@@ -407,4 +410,32 @@ fn a_reloaded_group_keeps_its_alerts() {
     let a = &alerting(&new, 0).active_alerts()[0];
     assert_eq!(a.active_at, 0, "the for clock carried over");
     assert_eq!(a.state, AlertState::Firing);
+}
+
+/// Unchanged alerts are not rewritten, but the group's heartbeat still
+/// advances every 30 s (the restore's outage check reads it); a regression:
+/// the heartbeat clock used to move without writing, so it never advanced.
+#[test]
+fn unchanged_alert_state_writes_a_heartbeat_every_30s() {
+    let f = fixture();
+    write(&f, &series("up", &[("job", "j")]), 15 * S, &[Some(0.0); 8]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = AlertStateStore::open(dir.path()).expect("open");
+    let g = group(DOWN);
+    let mut persisted = super::manager::Persisted::default();
+    let last_eval =
+        |store: &AlertStateStore| store.load(&g.key()).expect("load").map(|s| s.last_eval);
+    for i in 0..6 {
+        let ts = i * 15 * S;
+        g.eval(ts, &f.ctx, Duration::from_secs(60));
+        persisted.save(&store, &g, ts).expect("save");
+        // 0s: new pending alert, saved. 15s: unchanged, 15s since: nothing.
+        // 30s: firing, saved. 45s: nothing. 60s: unchanged, 30s since: heartbeat.
+        let expected = [0, 0, 30 * S, 30 * S, 60 * S, 60 * S][i as usize];
+        assert_eq!(
+            last_eval(&store),
+            Some(expected),
+            "after the evaluation at {ts}"
+        );
+    }
 }
