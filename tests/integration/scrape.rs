@@ -561,10 +561,15 @@ scrape_configs:
     let cpu = scrape.samples("node_cpu_seconds_total", &[("mode", "idle"), ("cpu", "0")]);
     assert_eq!(cpu[0].0.get("instance"), Some(exporter.address.as_str()));
     assert_eq!(scrape.last_value("up", &[("job", "node")]), Some(1.0));
-    assert!(scrape
-        .manager
-        .metadata()
-        .contains_key("node_cpu_seconds_total"));
+    // Metadata is recorded after the scrape's samples are committed: wait
+    // for it rather than race the loop.
+    assert!(
+        wait_for(Duration::from_secs(15), || scrape
+            .manager
+            .metadata()
+            .contains_key("node_cpu_seconds_total")),
+        "no metadata for node_cpu_seconds_total"
+    );
 }
 
 #[test]
