@@ -15,6 +15,7 @@ pub mod config;
 pub mod matchers;
 pub mod route;
 pub mod timeinterval;
+pub mod types;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
