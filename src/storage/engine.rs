@@ -44,7 +44,7 @@ use crate::model::{now_millis, Labels, Matcher, Sample, Timestamp};
 use super::chunk::{self, ChunkEncoder, ChunkIter};
 use super::db::{self, Checkpoint, PersistChunk, ReadPool};
 use super::encoding::encode_labels;
-use super::head::{AppendResult, Head, SealedChunk};
+use super::head::{AppendResult, Head, InRange, SealedChunk};
 use super::index::{label_hash, SeriesRef};
 use super::metrics::Metrics;
 use super::wal::{self, Record, RecordBuilder, RecordReader, Wal, WalSample};
@@ -747,7 +747,6 @@ impl Engine {
         // without decoding or reading anything (the metadata endpoints'
         // common case: a recent range).
         let mut known: Vec<Series> = Vec::new();
-        let in_range = |t: Timestamp| mint <= t && t <= maxt;
         {
             let st = self.state.read();
             let head = &st.head;
@@ -755,26 +754,18 @@ impl Engine {
                 let Some(series) = head.series.get(&series_ref) else {
                     continue;
                 };
-                // Nothing at or after `mint` was ever appended.
-                if series.last.is_none_or(|(t, _)| t < mint) {
-                    continue;
-                }
-                if !with_samples
-                    && (series.last.is_some_and(|(t, _)| in_range(t))
-                        || series
-                            .sealed
-                            .iter()
-                            .any(|c| in_range(c.min_t) || in_range(c.max_t))
-                        || (!series.open.is_empty()
-                            && (in_range(series.open.min_t()) || in_range(series.open.max_t()))))
-                {
-                    if let Some(labels) = head.index.labels_of(series_ref) {
-                        known.push(Series {
-                            labels,
-                            samples: Vec::new(),
-                        });
+                match series.in_range(mint, maxt) {
+                    InRange::No => continue,
+                    InRange::Yes if !with_samples => {
+                        if let Some(labels) = head.index.labels_of(series_ref) {
+                            known.push(Series {
+                                labels,
+                                samples: Vec::new(),
+                            });
+                        }
+                        continue;
                     }
-                    continue;
+                    InRange::Yes | InRange::Unknown => {}
                 }
                 let mut memory: Vec<(Timestamp, ChunkBytes)> = series
                     .sealed
@@ -883,6 +874,87 @@ impl Engine {
             out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         }
         Ok(out)
+    }
+
+    /// Sorted label names (`name` `None`) or values of label `name` over the
+    /// series matching `matchers` that have a sample in `[mint, maxt]`.
+    ///
+    /// Answered from the postings: per name (or value), series are checked
+    /// only until one qualifies, from chunk bounds in memory. Only when some
+    /// name or value is left undecided by that (a chunk spanning the range,
+    /// or data only in SQLite) does it fall back to selecting the series.
+    pub fn label_index(
+        &self,
+        mint: Timestamp,
+        maxt: Timestamp,
+        matchers: &[Matcher],
+        name: Option<&str>,
+    ) -> Result<Vec<String>, StorageError> {
+        if mint > maxt {
+            return Ok(Vec::new());
+        }
+        let mut found: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut undecided = false;
+        {
+            let st = self.state.read();
+            let head = &st.head;
+            let candidates: Option<Vec<SeriesRef>> =
+                (!matchers.is_empty()).then(|| head.index.select(matchers));
+            if candidates.as_ref().is_some_and(Vec::is_empty) {
+                return Ok(Vec::new());
+            }
+            // The best answer over some postings lists: Yes as soon as one
+            // candidate series qualifies.
+            let decide = |lists: &mut dyn Iterator<Item = &[SeriesRef]>| -> InRange {
+                let mut answer = InRange::No;
+                for list in lists {
+                    for r in list {
+                        if candidates
+                            .as_ref()
+                            .is_some_and(|c| c.binary_search(r).is_err())
+                        {
+                            continue;
+                        }
+                        match head.series.get(r).map(|s| s.in_range(mint, maxt)) {
+                            Some(InRange::Yes) => return InRange::Yes,
+                            Some(InRange::Unknown) => answer = InRange::Unknown,
+                            _ => {}
+                        }
+                    }
+                }
+                answer
+            };
+            let mut record = |key: &str, answer: InRange| match answer {
+                InRange::Yes => {
+                    found.insert(key.to_string());
+                }
+                InRange::Unknown => undecided = true,
+                InRange::No => {}
+            };
+            match name {
+                None => {
+                    for (label, mut lists) in head.index.postings() {
+                        record(label, decide(&mut lists));
+                    }
+                }
+                Some(name) => {
+                    for (value, list) in head.index.values_of(name) {
+                        record(value, decide(&mut std::iter::once(list)));
+                    }
+                }
+            }
+        }
+        if undecided {
+            let series = self.select(mint, maxt, matchers, false)?;
+            found.clear();
+            for s in &series {
+                match name {
+                    None => found.extend(s.labels.iter().map(|l| l.name.to_string())),
+                    Some(name) => found.extend(s.labels.get(name).map(str::to_string)),
+                }
+            }
+        }
+        Ok(found.into_iter().collect())
     }
 }
 

@@ -33,6 +33,14 @@ pub enum AppendResult {
     Unchanged,
 }
 
+/// Answer of [`MemSeries::in_range`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InRange {
+    Yes,
+    No,
+    Unknown,
+}
+
 /// One series in the head.
 pub struct MemSeries {
     pub open: ChunkEncoder,
@@ -88,6 +96,33 @@ impl MemSeries {
         self.open.append(t, v);
         self.last = Some((t, bits));
         AppendResult::Appended
+    }
+
+    /// Whether the series has a sample in `[mint, maxt]`, decided from what
+    /// memory holds without decoding: `Yes` when the newest sample or a
+    /// chunk's first or last sample lies in range, `No` when no chunk in
+    /// memory or in SQLite can hold one, `Unknown` when a chunk spans the
+    /// range (it may have a gap there) or older chunks are only in SQLite.
+    pub fn in_range(&self, mint: Timestamp, maxt: Timestamp) -> InRange {
+        // Nothing at or after `mint` was ever appended.
+        if self.last.is_none_or(|(t, _)| t < mint) {
+            return InRange::No;
+        }
+        let inside = |t: Timestamp| mint <= t && t <= maxt;
+        let open = (!self.open.is_empty()).then(|| (self.open.min_t(), self.open.max_t()));
+        let chunks = || self.sealed.iter().map(|c| (c.min_t, c.max_t)).chain(open);
+        if self.last.is_some_and(|(t, _)| inside(t))
+            || chunks().any(|(lo, hi)| inside(lo) || inside(hi))
+        {
+            return InRange::Yes;
+        }
+        // Persisted chunks are all older than the oldest in memory.
+        let from_db = self.in_db && self.memory_min_t().is_none_or(|t| t > mint);
+        if from_db || chunks().any(|(lo, hi)| lo <= maxt && hi >= mint) {
+            InRange::Unknown
+        } else {
+            InRange::No
+        }
     }
 
     /// Whether any samples of this series are held in memory.

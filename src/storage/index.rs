@@ -250,6 +250,36 @@ impl Index {
         ))
     }
 
+    /// Every label name with the sorted postings of each of its values, in
+    /// no particular order.
+    pub fn postings(
+        &self,
+    ) -> impl Iterator<Item = (&str, impl Iterator<Item = &[SeriesRef]> + '_)> + '_ {
+        self.postings.iter().map(|(&n, values)| {
+            (
+                self.interner.get(n),
+                values.values().map(|list| list.as_slice()),
+            )
+        })
+    }
+
+    /// The values of label `name` with their sorted postings, in no
+    /// particular order.
+    pub fn values_of<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Iterator<Item = (&'a str, &'a [SeriesRef])> + 'a {
+        self.interner
+            .lookup(name)
+            .and_then(|n| self.postings.get(&n))
+            .into_iter()
+            .flat_map(move |values| {
+                values
+                    .iter()
+                    .map(move |(&v, list)| (self.interner.get(v), list.as_slice()))
+            })
+    }
+
     /// Union of the postings of the values of `name` that `accept` says yes to.
     fn union_where(&self, name: &str, accept: impl Fn(&str) -> bool) -> Vec<SeriesRef> {
         let Some(values) = self

@@ -332,12 +332,9 @@ impl Querier {
 
     /// Sorted label names of the series matching all matchers (all series when empty).
     pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let series = self.series_unsorted(matchers)?;
-        let names: std::collections::BTreeSet<&str> = series
-            .iter()
-            .flat_map(|labels| labels.iter().map(|l| l.name.as_str()))
-            .collect();
-        Ok(names.into_iter().map(str::to_string).collect())
+        self.storage
+            .engine()
+            .label_index(self.mint, self.maxt, matchers, None)
     }
 
     /// Sorted values of label `name` over the series matching all matchers.
@@ -346,11 +343,8 @@ impl Querier {
         name: &str,
         matchers: &[Matcher],
     ) -> Result<Vec<String>, StorageError> {
-        let series = self.series_unsorted(matchers)?;
-        let values: std::collections::BTreeSet<&str> = series
-            .iter()
-            .filter_map(|labels| labels.get(name))
-            .collect();
-        Ok(values.into_iter().map(str::to_string).collect())
+        self.storage
+            .engine()
+            .label_index(self.mint, self.maxt, matchers, Some(name))
     }
 }
