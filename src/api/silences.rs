@@ -98,9 +98,19 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A JSON answer with Alertmanager's content type.
+/// (Handlers' answers, like Go's `json.Encoder`, end in a newline.)
 fn json(status: StatusCode, body: &impl Serialize) -> Response {
+    json_bytes(status, body, true)
+}
+
+fn json_bytes(status: StatusCode, body: &impl Serialize, newline: bool) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Ok(mut bytes) => {
+            if newline {
+                bytes.push(b'\n');
+            }
+            (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        }
         Err(e) => super::ApiError::internal(e).into_response(),
     }
 }
@@ -110,19 +120,20 @@ fn message(status: StatusCode, text: impl Into<String>) -> Response {
     json(status, &text.into())
 }
 
-/// The OpenAPI layer's errors: `{"code":…,"message":…}`.
+/// The OpenAPI layer's errors: `{"code":…,"message":…}`, no newline.
 fn openapi_error(status: StatusCode, code: u16, text: impl Into<String>) -> Response {
     #[derive(Serialize)]
     struct Body {
         code: u16,
         message: String,
     }
-    json(
+    json_bytes(
         status,
         &Body {
             code,
             message: text.into(),
         },
+        false,
     )
 }
 

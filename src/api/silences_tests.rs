@@ -84,7 +84,8 @@ async fn create_get_list_expire() {
     assert_eq!(
         body,
         format!(
-            r#"{{"id":"{id}","status":{{"state":"active"}},"updatedAt":"{u}","comment":"why","createdBy":"me","endsAt":"{e}","matchers":[{{"isEqual":true,"isRegex":false,"name":"job","value":"api"}}],"startsAt":"{u}"}}"#,
+            r#"{{"id":"{id}","status":{{"state":"active"}},"updatedAt":"{u}","comment":"why","createdBy":"me","endsAt":"{e}","matchers":[{{"isEqual":true,"isRegex":false,"name":"job","value":"api"}}],"startsAt":"{u}"}}{nl}"#,
+            nl = "\n",
             u = format_time(s.updated_at),
             e = format_time(s.ends_at),
         )
@@ -93,7 +94,7 @@ async fn create_get_list_expire() {
     assert!(list.contains(&id));
     let (_, list) = get(&f, "/api/v2/silences?filter=job%3D~api").await;
     assert_eq!(
-        list, "[]",
+        list, "[]\n",
         "a filter must be one of the silence's matchers exactly"
     );
     let (status, body) = call(
@@ -131,7 +132,7 @@ async fn refusals_match_alertmanager() {
                 &later,
             ),
             400,
-            r#""silence invalid: at least one matcher must not match the empty string""#,
+            "\"silence invalid: at least one matcher must not match the empty string\"\n",
         ),
         (
             silence_json(
@@ -141,17 +142,17 @@ async fn refusals_match_alertmanager() {
                 &later,
             ),
             400,
-            r#""silence invalid: invalid label matcher 0: invalid label name \"1a\"""#,
+            "\"silence invalid: invalid label matcher 0: invalid label name \\\"1a\\\"\"\n",
         ),
         (
             silence_json("", ONE, &later, &now),
             400,
-            r#""Failed to create silence: start time must be before end time""#,
+            "\"Failed to create silence: start time must be before end time\"\n",
         ),
         (
             silence_json("", ONE, "2020-01-01T00:00:00Z", &in_hours(-1)),
             400,
-            r#""Failed to create silence: end time can't be in the past""#,
+            "\"Failed to create silence: end time can't be in the past\"\n",
         ),
         (
             silence_json(
@@ -161,7 +162,7 @@ async fn refusals_match_alertmanager() {
                 &later,
             ),
             404,
-            r#""silence not found""#,
+            "\"silence not found\"\n",
         ),
         (
             "null".to_string(),
@@ -227,12 +228,12 @@ async fn refusals_match_alertmanager() {
     .await;
     assert_eq!(
         (status.as_u16(), got.as_str()),
-        (500, r#""silence not found""#)
+        (500, "\"silence not found\"\n")
     );
     let (status, got) = get(&f, "/api/v2/silences?filter=foo").await;
     assert_eq!(
         (status.as_u16(), got.as_str()),
-        (400, r#""bad matcher format: foo""#)
+        (400, "\"bad matcher format: foo\"\n")
     );
     let (status, _) = call(
         &f,
@@ -359,7 +360,7 @@ async fn status_and_receivers() {
     let (status, body) = get(&f, "/api/v2/receivers").await;
     assert_eq!(
         (status, body.as_str()),
-        (StatusCode::OK, r#"[{"name":"a"},{"name":"b"}]"#)
+        (StatusCode::OK, "[{\"name\":\"a\"},{\"name\":\"b\"}]\n")
     );
     let (_, body) = get(&f, "/api/v2/status").await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
