@@ -120,6 +120,15 @@ fn message(status: StatusCode, text: impl Into<String>) -> Response {
     json(status, &text.into())
 }
 
+/// A refusal of the input, boxed (a `Response` is large).
+fn refuse_openapi(status: StatusCode, code: u16, text: impl Into<String>) -> Box<Response> {
+    Box::new(openapi_error(status, code, text))
+}
+
+fn refuse_message(status: StatusCode, text: impl Into<String>) -> Box<Response> {
+    Box::new(message(status, text))
+}
+
 /// The OpenAPI layer's errors: `{"code":…,"message":…}`, no newline.
 fn openapi_error(status: StatusCode, code: u16, text: impl Into<String>) -> Response {
     #[derive(Serialize)]
@@ -348,7 +357,7 @@ pub fn parse_date_time(text: &str) -> Option<Timestamp> {
 }
 
 /// A parsed `POST` body, or the answer refusing it.
-fn parse_postable(headers: &HeaderMap, body: &[u8]) -> Result<SilenceInput, Response> {
+fn parse_postable(headers: &HeaderMap, body: &[u8]) -> Result<SilenceInput, Box<Response>> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -360,7 +369,7 @@ fn parse_postable(headers: &HeaderMap, body: &[u8]) -> Result<SilenceInput, Resp
         } else {
             media
         };
-        return Err(openapi_error(
+        return Err(refuse_openapi(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             415,
             format!(
@@ -370,14 +379,14 @@ fn parse_postable(headers: &HeaderMap, body: &[u8]) -> Result<SilenceInput, Resp
         ));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(openapi_error(
+        return Err(refuse_openapi(
             StatusCode::UNPROCESSABLE_ENTITY,
             602,
             "silence in body is required",
         ));
     }
     let parse_failed = |e: &dyn std::fmt::Display| {
-        openapi_error(
+        refuse_openapi(
             StatusCode::BAD_REQUEST,
             400,
             format!("parsing silence body from \"\" failed, because {e}"),
@@ -402,7 +411,7 @@ fn parse_postable(headers: &HeaderMap, body: &[u8]) -> Result<SilenceInput, Resp
         }
     };
     let required = |field: &str| {
-        openapi_error(
+        refuse_openapi(
             StatusCode::UNPROCESSABLE_ENTITY,
             602,
             format!("{field} in body is required"),
@@ -414,7 +423,7 @@ fn parse_postable(headers: &HeaderMap, body: &[u8]) -> Result<SilenceInput, Resp
     let ends_at = raw.ends_at.ok_or_else(|| required("endsAt"))?.0;
     let posted = raw.matchers.ok_or_else(|| required("matchers"))?;
     if posted.is_empty() {
-        return Err(openapi_error(
+        return Err(refuse_openapi(
             StatusCode::UNPROCESSABLE_ENTITY,
             612,
             "matchers in body should have at least 1 items",
@@ -444,7 +453,7 @@ fn parse_postable(headers: &HeaderMap, body: &[u8]) -> Result<SilenceInput, Resp
         Some(None) => Some(None),
         Some(Some(serde_json::Value::Array(items))) if items.is_empty() => Some(None),
         Some(Some(spec)) => Some(Some(Schedule::parse(&spec).map_err(|e| {
-            message(
+            refuse_message(
                 StatusCode::BAD_REQUEST,
                 format!("failed to convert API silence to internal silence: {e}"),
             )
@@ -529,11 +538,11 @@ fn is_uuid(text: &str) -> bool {
     i == b.len()
 }
 
-fn check_uuid(id: &str) -> Result<(), Response> {
+fn check_uuid(id: &str) -> Result<(), Box<Response>> {
     if is_uuid(id) {
         Ok(())
     } else {
-        Err(openapi_error(
+        Err(refuse_openapi(
             StatusCode::UNPROCESSABLE_ENTITY,
             601,
             format!(
@@ -546,7 +555,7 @@ fn check_uuid(id: &str) -> Result<(), Response> {
 
 async fn get_silence(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     if let Err(refused) = check_uuid(&id) {
-        return refused;
+        return *refused;
     }
     match state.alertmanager.silences.get(&id) {
         Some(s) => json(StatusCode::OK, &GettableSilence::new(&s, now_millis())),
@@ -563,7 +572,7 @@ async fn delete_silence(
         return e.into_response();
     }
     if let Err(refused) = check_uuid(&id) {
-        return refused;
+        return *refused;
     }
     let store = state.alertmanager.silences.clone();
     let outcome = tokio::task::spawn_blocking(move || store.expire(&id, now_millis())).await;
@@ -581,7 +590,7 @@ async fn post_silence(State(state): State<AppState>, headers: HeaderMap, body: B
     }
     let input = match parse_postable(&headers, &body) {
         Ok(input) => input,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if input.starts_at >= input.ends_at {
         return message(

@@ -239,7 +239,7 @@ fn silencer_answers_active_matching_silences_sorted() {
     let b = s
         .set(input(vec![re("job", "api|db")], now, now + 2 * HOUR), now)
         .unwrap();
-    let _pending = s
+    let pending = s
         .set(
             input(vec![eq("job", "api")], now + HOUR, now + 3 * HOUR),
             now,
@@ -251,34 +251,35 @@ fn silencer_answers_active_matching_silences_sorted() {
     };
     let c = s.set(input(vec![negative], now, now + HOUR), now).unwrap();
     let api = labels(&[("job", "api"), ("env", "dev")]);
-    let mut want = vec![a.clone(), b.clone(), c.clone()];
-    want.sort();
-    assert_eq!(s.silenced_by(&api, now), want);
-    // Cached answer, filtered by the time of the call.
-    let mut want = vec![b.clone(), c.clone()];
-    want.sort();
-    assert_eq!(s.silenced_by(&api, now + HOUR - 1), {
-        let mut w = vec![a.clone(), b.clone(), c.clone()];
-        w.sort();
-        w
-    });
-    assert_eq!(s.silenced_by(&labels(&[("job", "db")]), now + HOUR), {
-        let mut w = vec![b.clone()];
-        w.sort();
-        w
-    });
-    assert!(
-        s.silenced_by(&labels(&[("job", "api"), ("env", "prod")]), now + 2 * HOUR)
-            .len()
-            == 1
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        s.silenced_by(&api, now),
+        sorted(vec![a.clone(), b.clone(), c.clone()])
+    );
+    // The cached answer is filtered by the time of each call.
+    assert_eq!(
+        s.silenced_by(&api, now + HOUR - 1),
+        sorted(vec![a.clone(), b.clone(), c.clone()])
+    );
+    // `a` ended, the pending one started.
+    assert_eq!(
+        s.silenced_by(&api, now + HOUR),
+        sorted(vec![b.clone(), pending.clone()])
+    );
+    assert_eq!(
+        s.silenced_by(
+            &labels(&[("job", "api"), ("env", "prod")]),
+            now + 2 * HOUR - 1
+        ),
+        sorted(vec![b.clone(), pending.clone()]),
+        "env!=prod does not match"
     );
     // A change invalidates the cache.
     s.expire(&b, now + 1).unwrap();
-    assert_eq!(s.silenced_by(&api, now + 2), {
-        let mut w = vec![a, c];
-        w.sort();
-        w
-    });
+    assert_eq!(s.silenced_by(&api, now + 2), sorted(vec![a, c]));
     assert!(s
         .silenced_by(&labels(&[("job", "other"), ("env", "prod")]), now)
         .is_empty());
