@@ -210,6 +210,12 @@ impl<'a> GettableSilence<'a> {
     }
 }
 
+/// A silence's JSON as `GET /api/v2/silence/{id}` answers it (no newline).
+pub fn render_silence(silence: &Silence, now: Timestamp) -> String {
+    serde_json::to_string(&GettableSilence::new(silence, now))
+        .expect("a silence serializes: strings and numbers only")
+}
+
 /// A time as go-openapi's `strfmt.DateTime` prints it: RFC 3339 with
 /// milliseconds, in UTC (`2024-06-02T02:00:00.000Z`).
 pub fn format_time(t: Timestamp) -> String {
@@ -354,6 +360,17 @@ pub fn parse_date_time(text: &str) -> Option<Timestamp> {
     let days = crate::notify::timeinterval::days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
     Some(secs * 1000 + millis)
+}
+
+/// A `POST /api/v2/silences` body with a JSON content type, parsed as the
+/// handler parses it; a refusal as (status, body). For the fuzz target.
+pub fn parse_post_body(body: &[u8]) -> Result<SilenceInput, u16> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    parse_postable(&headers, body).map_err(|refused| refused.status().as_u16())
 }
 
 /// A parsed `POST` body, or the answer refusing it.
