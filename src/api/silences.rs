@@ -58,17 +58,66 @@ impl NotifyView {
         let Some(notify) = &config.notify_config else {
             return NotifyView::default();
         };
-        let original = match &config.notify.config_file {
-            Some(_) => std::fs::read_to_string(&notify.origin)
+        let original = match (&config.notify.config_file, &config.notify.route) {
+            (Some(_), _) => std::fs::read_to_string(&notify.origin)
                 .map(|text| crate::config::masked_yaml(&text))
                 .unwrap_or_default(),
-            None => crate::config::masked_yaml_section(config_text, "notify"),
+            (None, Some(_)) => crate::config::masked_yaml_section(config_text, "notify"),
+            // The default route is in force: show it (Alertmanager's
+            // clients need a route) with the receivers' names.
+            (None, None) => {
+                let mut out = String::from(
+                    "# bellwether's default route (the notify section has no route)\nroute:\n",
+                );
+                write_route(&notify.route, 2, &mut out);
+                out.push_str("receivers:\n");
+                for receiver in &notify.receivers {
+                    out.push_str(&format!("- name: {}\n", yaml_quote(&receiver.name)));
+                }
+                out
+            }
         };
         NotifyView {
             original,
             receivers: notify.receivers.iter().map(|r| r.name.clone()).collect(),
         }
     }
+}
+
+/// A route's keys as YAML at `indent` (what the default route sets).
+fn write_route(route: &crate::notify::config::RouteConfig, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    out.push_str(&format!("{pad}receiver: {}\n", yaml_quote(&route.receiver)));
+    if let Some(group_by) = &route.group_by {
+        out.push_str(&format!("{pad}group_by:\n"));
+        for label in group_by {
+            out.push_str(&format!("{pad}- {}\n", yaml_quote(label)));
+        }
+    }
+    let matchers = route.all_matchers();
+    if !matchers.is_empty() {
+        out.push_str(&format!("{pad}matchers:\n"));
+        for m in &matchers.0 {
+            out.push_str(&format!("{pad}- {}\n", yaml_quote(&m.to_string())));
+        }
+    }
+    if route.continue_matching {
+        out.push_str(&format!("{pad}continue: true\n"));
+    }
+    if !route.routes.is_empty() {
+        out.push_str(&format!("{pad}routes:\n"));
+        for child in &route.routes {
+            let mut item = String::new();
+            write_route(child, indent + 2, &mut item);
+            // The first line follows the dash.
+            out.push_str(&format!("{pad}- {}", &item[indent + 2..]));
+        }
+    }
+}
+
+/// A single-quoted YAML scalar.
+fn yaml_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 impl AlertmanagerApi {

@@ -635,3 +635,28 @@ fn amtool_check_config_accepts_the_notify_section_as_a_file() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn amtool_routes_with_the_default_route() {
+    let bellwether = TestDaemon::start(
+        "global:\n  scrape_interval: 1h\nscrape_configs: []\nnotify:\n  receivers:\n    - name: pagerduty\n      pagerduty_configs:\n        - routing_key: not-shown-key\n",
+    );
+    let url = &bellwether.base_url;
+    assert_eq!(
+        ok(url, &["config", "routes", "test", "severity=critical"]),
+        "log,pagerduty\n"
+    );
+    assert_eq!(
+        ok(url, &["config", "routes", "test", "severity=info"]),
+        "log\n"
+    );
+    let shown = ok(url, &["config", "show"]);
+    assert!(
+        shown.contains("default route") && !shown.contains("not-shown-key"),
+        "{shown}"
+    );
+    assert_eq!(
+        bellwether.get("/api/v2/receivers").1,
+        "[{\"name\":\"pagerduty\"},{\"name\":\"log\"}]\n"
+    );
+}
