@@ -417,7 +417,7 @@ impl Silences {
             if prev.silence.id != silence.id
                 && prev.silence.range_state(now) != SilenceState::Expired
             {
-                writes.push(expired(&prev.silence, now));
+                writes.push(expired(prev, now));
             }
         }
         let id = silence.id.clone();
@@ -433,7 +433,7 @@ impl Silences {
         if entry.silence.range_state(now) == SilenceState::Expired {
             return Ok(());
         }
-        let update = expired(&entry.silence, now);
+        let update = expired(&entry, now);
         self.write(&mut by_id, vec![update])
     }
 
@@ -608,18 +608,17 @@ fn can_update(old: &Silence, new: &Silence, now: Timestamp) -> bool {
     }
 }
 
-/// The silence expired at `now`.
-fn expired(silence: &Silence, now: Timestamp) -> Entry {
-    let mut s = silence.clone();
+/// The entry expired at `now` (same matchers, already compiled).
+fn expired(entry: &Entry, now: Timestamp) -> Entry {
+    let mut s = entry.silence.clone();
     if s.range_state(now) == SilenceState::Pending {
         s.starts_at = now;
     }
     s.ends_at = now;
     s.updated_at = now;
-    let compiled = compile(&s.matchers).unwrap_or_default();
     Entry {
         silence: s,
-        compiled,
+        compiled: entry.compiled.clone(),
     }
 }
 
