@@ -412,7 +412,7 @@ pub fn parse_date_time(text: &str) -> Option<Timestamp> {
 }
 
 /// A `POST /api/v2/silences` body with a JSON content type, parsed as the
-/// handler parses it; a refusal as (status, body). For the fuzz target.
+/// handler parses it; a refusal as its status code. For the fuzz target.
 pub fn parse_post_body(body: &[u8]) -> Result<SilenceInput, u16> {
     let mut headers = HeaderMap::new();
     headers.insert(
