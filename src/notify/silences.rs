@@ -747,7 +747,7 @@ impl Collector for StateCollector {
         let (active, pending, expired) = store.count_states(crate::model::now_millis());
         let mut family = encoder.encode_descriptor(
             "bellwether_silences",
-            "Silences by state",
+            "Silences by state.",
             None,
             prometheus_client::metrics::MetricType::Gauge,
         )?;
