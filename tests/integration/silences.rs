@@ -660,3 +660,26 @@ fn amtool_routes_with_the_default_route() {
         "[{\"name\":\"pagerduty\"},{\"name\":\"log\"}]\n"
     );
 }
+
+#[test]
+fn a_reload_updates_receivers_and_keeps_silences() {
+    let bellwether = daemon();
+    let url = &bellwether.base_url;
+    let id = ok(url, &["silence", "add", "alertname=Kept", "--comment=c"]);
+    assert_eq!(
+        bellwether.get("/api/v2/receivers").1,
+        "[{\"name\":\"team\"},{\"name\":\"pager\"}]\n"
+    );
+    let config = format!(
+        "global:\n  scrape_interval: 1h\nscrape_configs: []\n{NOTIFY_CONFIG}    - name: chat\n"
+    );
+    std::fs::write(bellwether.config_path(), config).expect("rewriting the config");
+    let (status, body) = bellwether.post("/-/reload", "text/plain", Vec::new(), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        bellwether.get("/api/v2/receivers").1,
+        "[{\"name\":\"team\"},{\"name\":\"pager\"},{\"name\":\"chat\"}]\n"
+    );
+    assert!(ok(url, &["config", "show"]).contains("name: chat"));
+    assert_eq!(ok(url, &["silence", "query", "-q"]), id);
+}
