@@ -18,7 +18,7 @@ use std::time::SystemTime;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -137,13 +137,39 @@ impl AlertmanagerApi {
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v2/silences", get(list_silences).post(post_silence))
+        .route(
+            "/api/v2/silences",
+            get(list_silences)
+                .post(post_silence)
+                .fallback(|m: Method| not_allowed(m, "GET,POST")),
+        )
         .route(
             "/api/v2/silence/{id}",
-            get(get_silence).delete(delete_silence),
+            get(get_silence)
+                .delete(delete_silence)
+                .fallback(|m: Method| not_allowed(m, "DELETE,GET")),
         )
-        .route("/api/v2/status", get(status))
-        .route("/api/v2/receivers", get(receivers))
+        .route(
+            "/api/v2/status",
+            get(status).fallback(|m: Method| not_allowed(m, "GET")),
+        )
+        .route(
+            "/api/v2/receivers",
+            get(receivers).fallback(|m: Method| not_allowed(m, "GET")),
+        )
+}
+
+/// Alertmanager's 405: the allowed methods in `Allow` and in the message.
+async fn not_allowed(method: Method, allowed: &'static str) -> Response {
+    let mut response = openapi_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        405,
+        format!("method {method} is not allowed, but [{allowed}] are"),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, axum::http::HeaderValue::from_static(allowed));
+    response
 }
 
 /// A JSON answer with Alertmanager's content type.
