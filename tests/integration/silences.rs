@@ -254,6 +254,40 @@ fn session(url: &str) -> Vec<String> {
         after.contains("disk swap") && after.contains(&first),
         "{after}"
     );
+    // A pending silence's end moves in place.
+    let pending = ok(url, &["silence", "query", "-q", "team=db"])
+        .trim()
+        .to_string();
+    let moved = ok(
+        url,
+        &[
+            "silence",
+            "update",
+            &pending,
+            "--end",
+            "2099-01-01T06:00:00Z",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(moved.contains(&pending), "edited in place: {moved}");
+    // Moving an active silence's start replaces it: a new ID, the old one expired.
+    let replaced = ok(
+        url,
+        &[
+            "silence",
+            "update",
+            &first,
+            "--start",
+            "2098-01-01T00:00:00Z",
+            "--end",
+            "2098-01-02T00:00:00Z",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(!replaced.contains(&first), "replaced: {replaced}");
+    seen.push(serde_json::to_string(&comparable(&replaced)).unwrap());
     // Expire one.
     ok(url, &["silence", "expire", &second]);
     let expired = ok(url, &["silence", "query", "--expired", "-o", "json"]);
