@@ -423,3 +423,14 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused() {
+    let mut f = fixture();
+    f.state.max_request_body = 64;
+    let body = silence_json("", ONE, &in_hours(0), &in_hours(1));
+    assert!(body.len() > 64);
+    let (status, _) = post(&f, &body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(f.state.alertmanager.silences.list().is_empty());
+}
