@@ -299,7 +299,8 @@ impl Silences {
         let conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        // FULL: an acknowledged silence survives a power loss too (writes are rare).
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .map_err(err)?;
         Silences::with_connection(conn, retention_ms, now)
             .map_err(|e| format!("silences in {}: {e}", path.display()))
