@@ -110,6 +110,29 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             external_url(&config, &listen),
         )
         .await;
+    // Silences (src/notify/silences.rs): loaded before the API serves, kept
+    // across reloads; the same store is the dispatcher's `Silencer`.
+    let silences_dir = options.data_dir.clone();
+    let silences = tokio::task::spawn_blocking(move || {
+        crate::notify::silences::Silences::open(
+            &silences_dir,
+            crate::notify::silences::DEFAULT_RETENTION_MS,
+            crate::model::now_millis(),
+        )
+    })
+    .await
+    .context("opening silences panicked")?
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let silences = Arc::new(silences);
+    silences.register_metrics(&mut registry);
+    let silences_gc = tokio::spawn(silences.clone().run_maintenance());
+    let alertmanager_api = Arc::new(api::silences::AlertmanagerApi::new(
+        silences.clone(),
+        api::silences::NotifyView::from_config(
+            &config,
+            &config_text(options.config_file.as_deref()),
+        ),
+    ));
     let status = Arc::new(RuntimeStatus::new(
         flags(&options),
         api::status::describe_retention(
@@ -136,6 +159,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         targets: scrape.clone(),
         status: status.clone(),
         rules: rules.clone(),
+        alertmanager: alertmanager_api.clone(),
     };
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);
@@ -159,6 +183,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
                 scrape: &scrape,
                 dispatcher: &dispatcher,
                 rules: &rules,
+                alertmanager: &alertmanager_api,
             },
             &config_metrics,
             &status,
@@ -171,6 +196,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
 
     tracing::info!("shutting down");
     ready.store(false, Ordering::Release);
+    silences_gc.abort();
     scrape.shutdown().await;
     // Closes the alert channel; the dispatcher forwards what was sent, then ends.
     rules.shutdown().await;
@@ -195,6 +221,7 @@ struct Parts<'a> {
     scrape: &'a ScrapeManager,
     dispatcher: &'a Dispatcher,
     rules: &'a Arc<RuleManager>,
+    alertmanager: &'a api::silences::AlertmanagerApi,
 }
 
 /// Re-reads the config and the rule files; if either is bad, the whole
@@ -224,6 +251,12 @@ async fn reload(
                 )
                 .await;
             status.config_loaded(&config_text(config_file));
+            parts
+                .alertmanager
+                .config_loaded(api::silences::NotifyView::from_config(
+                    &config,
+                    &config_text(config_file),
+                ));
             metrics.last_reload_successful.set(1);
             metrics
                 .last_reload_success_timestamp_seconds

@@ -10,6 +10,7 @@ pub mod export;
 pub mod prometheus;
 pub mod query;
 pub mod rules;
+pub mod silences;
 pub mod status;
 pub mod targets;
 #[cfg(test)]
@@ -86,6 +87,8 @@ pub struct AppState {
     /// Flags, start time and the loaded config, for `/api/v1/status/*`.
     pub status: Arc<RuntimeStatus>,
     pub rules: Arc<dyn RuleSource>,
+    /// Silences, status and receivers of the Alertmanager API v2.
+    pub alertmanager: Arc<silences::AlertmanagerApi>,
 }
 
 /// The whole HTTP API.
@@ -102,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rules::routes())
         .merge(status::routes())
         .merge(export::routes())
+        .merge(silences::routes())
         .merge(crate::ingest::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -196,5 +200,11 @@ pub fn test_state(storage: Storage) -> AppState {
             crate::config::DEFAULT_CONFIG,
         )),
         rules: Arc::new(NoRules),
+        alertmanager: Arc::new(silences::AlertmanagerApi::new(
+            Arc::new(crate::notify::silences::Silences::in_memory(
+                crate::notify::silences::DEFAULT_RETENTION_MS,
+            )),
+            silences::NotifyView::default(),
+        )),
     }
 }

@@ -58,6 +58,25 @@ pub fn masked_yaml(text: &str) -> String {
     out
 }
 
+/// One top-level section of the config text (such as `notify`) re-emitted
+/// with secrets masked, as a document of its own; empty when the section is
+/// absent, not a mapping, or the text has findings.
+pub fn masked_yaml_section(text: &str, key: &str) -> String {
+    let (Some(root), findings) = yaml::parse(text) else {
+        return String::new();
+    };
+    if !findings.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    if let Some(section) = root.get(key) {
+        if matches!(&section.kind, Kind::Map(_)) {
+            write_block(section, 0, &mut out);
+        }
+    }
+    out
+}
+
 /// Writes a mapping or sequence at `indent`, each entry on its own line.
 /// Sequence items sit at their key's indentation, as Prometheus writes them.
 fn write_block(node: &Node, indent: usize, out: &mut String) {

@@ -26,7 +26,7 @@ pub(crate) mod yaml;
 #[cfg(test)]
 mod tests;
 
-pub use display::masked_yaml;
+pub use display::{masked_yaml, masked_yaml_section};
 pub use types::*;
 pub use validate::{check_listen_address, check_target_address, is_valid_label_name};
 

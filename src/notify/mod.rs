@@ -14,6 +14,7 @@ pub mod alertmanager;
 pub mod config;
 pub mod matchers;
 pub mod route;
+pub mod silences;
 pub mod timeinterval;
 pub mod types;
 

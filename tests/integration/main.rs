@@ -14,4 +14,5 @@ mod remote_write;
 mod rule_tests;
 mod rules;
 mod scrape;
+mod silences;
 mod templates;
