@@ -20,7 +20,9 @@ use tower::ServiceExt;
 use crate::api::{self, AppState, ReloadRequest, RuntimeStatus};
 use crate::collect::scrape::ScrapeManager;
 use crate::config::{self, Config};
-use crate::notify::Dispatcher;
+use crate::notify::alerts::Clock;
+use crate::notify::types::NoSilences;
+use crate::notify::{Dispatcher, LogDelivery, Router};
 use crate::promql::{Engine, EngineOptions};
 use crate::rules::{Group, ManagerOptions, RuleManager};
 use crate::storage::{Storage, StorageOptions};
@@ -83,7 +85,17 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let scrape = Arc::new(ScrapeManager::new(storage.clone(), &mut registry));
     scrape.apply_config(&config);
 
-    let dispatcher = Dispatcher::new(&mut registry);
+    let router = Router::new(
+        &crate::notify::notify_config_of(&config).ok_or_else(|| {
+            anyhow::anyhow!("notify: the default notification config does not load")
+        })?,
+        Arc::new(NoSilences),
+        Arc::new(LogDelivery),
+        Clock::System,
+    );
+    router.register_metrics(&mut registry);
+    let router_task = tokio::spawn(router.clone().run());
+    let dispatcher = Dispatcher::new(&mut registry, router.clone());
     dispatcher
         .apply_config(&config)
         .map_err(|e| anyhow::anyhow!("alerting.alertmanagers: {e}"))?;
@@ -136,6 +148,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         targets: scrape.clone(),
         status: status.clone(),
         rules: rules.clone(),
+        notify: router.clone(),
     };
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);
@@ -180,6 +193,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     {
         tracing::warn!("the alert dispatcher did not finish within 5s; exiting anyway");
     }
+    router.stop();
+    let _ = router_task.await;
     shutdown.notify_one();
     let _ = server.await;
     tokio::task::spawn_blocking(move || storage.close())
