@@ -129,19 +129,12 @@ fn handler_error(status: StatusCode, message: String) -> Response {
     json_response(status, &message)
 }
 
-/// A refused GET parameter: go-swagger's own check (`{"code":400,…}`) or
-/// the handler's (a JSON string).
-enum ParamError {
-    Swagger(String),
-    Handler(String),
-}
+/// A refused GET parameter (the handler's answer: a JSON string).
+struct ParamError(String);
 
 impl IntoResponse for ParamError {
     fn into_response(self) -> Response {
-        match self {
-            ParamError::Swagger(m) => swagger_error(StatusCode::BAD_REQUEST, 400, m),
-            ParamError::Handler(m) => handler_error(StatusCode::BAD_REQUEST, m),
-        }
+        handler_error(StatusCode::BAD_REQUEST, self.0)
     }
 }
 
@@ -154,39 +147,33 @@ struct Filter {
     active: bool,
 }
 
-/// go-openapi's `swag.ConvertBool`.
-fn parse_bool(name: &str, params: &Params) -> Result<bool, ParamError> {
-    let values = params.all(name);
-    let Some(v) = values.first() else {
-        return Ok(true);
-    };
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "ok" | "y" | "on" | "selected" | "checked" | "t" | "enabled" => {
-            Ok(true)
-        }
-        "" | "false" | "0" | "no" | "n" | "off" | "f" | "disabled" => Ok(false),
-        _ => Err(ParamError::Swagger(format!(
-            "{name} in query must be of type boolean: {v:?}"
-        ))),
+/// go-openapi's `swag.ConvertBool` as go-swagger applies it: an absent or
+/// empty parameter takes the default (true); a value is true when it is
+/// one of swag's true words, and false otherwise (never an error).
+fn parse_bool(name: &str, params: &Params) -> bool {
+    match params.all(name).first() {
+        None | Some(&"") => true,
+        Some(v) => matches!(
+            v.to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "ok" | "y" | "on" | "selected" | "checked" | "t" | "enabled"
+        ),
     }
 }
 
-fn parse_filter(params: &Params, with_unprocessed: bool) -> Result<Filter, ParamError> {
-    let silenced = parse_bool("silenced", params)?;
-    let inhibited = parse_bool("inhibited", params)?;
-    let active = parse_bool("active", params)?;
-    if with_unprocessed {
-        // Accepted and, as in Alertmanager 0.25, without effect.
-        parse_bool("unprocessed", params)?;
-    }
+fn parse_filter(params: &Params) -> Result<Filter, ParamError> {
+    let silenced = parse_bool("silenced", params);
+    let inhibited = parse_bool("inhibited", params);
+    let active = parse_bool("active", params);
+    // `unprocessed` (GET /api/v2/alerts) is accepted and, as in
+    // Alertmanager 0.25, has no effect.
     let mut matchers = Vec::new();
     for text in params.all("filter") {
-        matchers.push(parse_matcher(text).map_err(ParamError::Handler)?);
+        matchers.push(parse_matcher(text).map_err(ParamError)?);
     }
     let receiver = match params.all("receiver").first() {
         Some(re) => Some(
             regex::Regex::new(&format!("^(?:{re})$"))
-                .map_err(|e| ParamError::Handler(format!("failed to parse receiver param: {e}")))?,
+                .map_err(|e| ParamError(format!("failed to parse receiver param: {e}")))?,
         ),
         None => None,
     };
@@ -240,7 +227,7 @@ async fn get_alerts(State(state): State<AppState>, request: Request) -> Response
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let filter = match parse_filter(&params, true) {
+    let filter = match parse_filter(&params) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
@@ -273,7 +260,7 @@ async fn get_groups(State(state): State<AppState>, request: Request) -> Response
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let filter = match parse_filter(&params, false) {
+    let filter = match parse_filter(&params) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
@@ -490,10 +477,18 @@ fn time_field(value: &Value, field: &str) -> Result<Timestamp, BodyError> {
     }
 }
 
+/// Go's zero `time.Time` (0001-01-01T00:00:00Z) in Unix ms: what Go
+/// clients (amtool) send for a time they leave unset.
+const GO_ZERO_TIME_MS: Timestamp = -62_135_596_800_000;
+
 /// go-openapi's `strfmt.ParseDateTime` (v0.21): RFC 3339 with any
 /// fraction, or without a zone (UTC), or without seconds, or with a space
-/// for the `T`. Empty is "not set".
+/// for the `T`. Empty and Go's zero time are "not set" (0).
 pub fn parse_datetime(s: &str) -> Option<Timestamp> {
+    parse_datetime_inner(s).map(|t| if t == GO_ZERO_TIME_MS { 0 } else { t })
+}
+
+fn parse_datetime_inner(s: &str) -> Option<Timestamp> {
     if s.is_empty() {
         return Some(0);
     }
