@@ -167,3 +167,30 @@ async fn post_then_get_alerts() {
         (StatusCode::BAD_REQUEST, "\"bad matcher format: 9x\"\n")
     );
 }
+
+proptest::proptest! {
+    /// Any body is answered: parsed alerts or a refusal, never a panic; an
+    /// accepted alert's times print.
+    #[test]
+    fn post_body_parser_never_panics(
+        body in "[\\[\\]{}\":, a-zA-Z0-9_.+-]{0,120}",
+        bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+    ) {
+        for input in [body.as_bytes(), &bytes[..]] {
+            if let Ok(alerts) = parse_postable_alerts(input) {
+                for mut alert in alerts {
+                    crate::notify::alerts::complete(&mut alert, 1, std::time::Duration::from_secs(300));
+                    let _ = crate::notify::alerts::validate(&alert);
+                    let _ = (strfmt_time(alert.starts_at), strfmt_time(alert.ends_at));
+                }
+            }
+        }
+    }
+
+    /// Every time strfmt_time prints parses back to itself.
+    #[test]
+    fn printed_times_parse_back(ms in -62_135_596_799_999i64..253_402_300_799_999) {
+        proptest::prop_assume!(ms != 0);
+        proptest::prop_assert_eq!(parse_datetime(&strfmt_time(ms)), Some(ms));
+    }
+}
