@@ -20,7 +20,8 @@ use tower::ServiceExt;
 use crate::api::{self, AppState, ReloadRequest, RuntimeStatus};
 use crate::collect::scrape::ScrapeManager;
 use crate::config::{self, Config};
-use crate::notify::Dispatcher;
+use crate::notify::alerts::Clock;
+use crate::notify::{Dispatcher, LogDelivery, Router};
 use crate::promql::{Engine, EngineOptions};
 use crate::rules::{Group, ManagerOptions, RuleManager};
 use crate::storage::{Storage, StorageOptions};
@@ -83,7 +84,33 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let scrape = Arc::new(ScrapeManager::new(storage.clone(), &mut registry));
     scrape.apply_config(&config);
 
-    let dispatcher = Dispatcher::new(&mut registry);
+    // Silences (src/notify/silences.rs): loaded before the API serves, kept
+    // across reloads; the same store is the dispatcher's `Silencer`.
+    let silences_dir = options.data_dir.clone();
+    let silences = tokio::task::spawn_blocking(move || {
+        crate::notify::silences::Silences::open(
+            &silences_dir,
+            crate::notify::silences::DEFAULT_RETENTION_MS,
+            crate::model::now_millis(),
+        )
+    })
+    .await
+    .context("opening silences panicked")?
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let silences = Arc::new(silences);
+    silences.register_metrics(&mut registry);
+    let silences_gc = tokio::spawn(silences.clone().run_maintenance());
+    let router = Router::new(
+        &crate::notify::notify_config_of(&config).ok_or_else(|| {
+            anyhow::anyhow!("notify: the default notification config does not load")
+        })?,
+        silences.clone(),
+        Arc::new(LogDelivery),
+        Clock::System,
+    );
+    router.register_metrics(&mut registry);
+    let router_task = tokio::spawn(router.clone().run());
+    let dispatcher = Dispatcher::new(&mut registry, router.clone());
     dispatcher
         .apply_config(&config)
         .map_err(|e| anyhow::anyhow!("alerting.alertmanagers: {e}"))?;
@@ -110,22 +137,6 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             external_url(&config, &listen),
         )
         .await;
-    // Silences (src/notify/silences.rs): loaded before the API serves, kept
-    // across reloads; the same store is the dispatcher's `Silencer`.
-    let silences_dir = options.data_dir.clone();
-    let silences = tokio::task::spawn_blocking(move || {
-        crate::notify::silences::Silences::open(
-            &silences_dir,
-            crate::notify::silences::DEFAULT_RETENTION_MS,
-            crate::model::now_millis(),
-        )
-    })
-    .await
-    .context("opening silences panicked")?
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let silences = Arc::new(silences);
-    silences.register_metrics(&mut registry);
-    let silences_gc = tokio::spawn(silences.clone().run_maintenance());
     let alertmanager_api = Arc::new(api::silences::AlertmanagerApi::new(
         silences.clone(),
         api::silences::NotifyView::from_config(
@@ -160,6 +171,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         status: status.clone(),
         rules: rules.clone(),
         alertmanager: alertmanager_api.clone(),
+        notify: router.clone(),
     };
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);
@@ -206,6 +218,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     {
         tracing::warn!("the alert dispatcher did not finish within 5s; exiting anyway");
     }
+    router.stop();
+    let _ = router_task.await;
     shutdown.notify_one();
     let _ = server.await;
     tokio::task::spawn_blocking(move || storage.close())

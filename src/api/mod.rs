@@ -5,6 +5,7 @@
 //! `oneshot` and no socket. Handlers only translate HTTP to calls on the store
 //! and the daemon; they hold no state of their own.
 
+pub mod alertmanager;
 mod error;
 pub mod export;
 pub mod prometheus;
@@ -89,6 +90,8 @@ pub struct AppState {
     pub rules: Arc<dyn RuleSource>,
     /// Silences, status and receivers of the Alertmanager API v2.
     pub alertmanager: Arc<silences::AlertmanagerApi>,
+    /// The in-process Alertmanager, for `/api/v2/alerts*`.
+    pub notify: Arc<crate::notify::Router>,
 }
 
 /// The whole HTTP API.
@@ -107,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .merge(export::routes())
         .merge(silences::routes())
         .merge(crate::ingest::routes())
+        .merge(alertmanager::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -206,5 +210,20 @@ pub fn test_state(storage: Storage) -> AppState {
             )),
             silences::NotifyView::default(),
         )),
+        notify: test_router(),
     }
+}
+
+/// An in-process Alertmanager on the default notification config, with no
+/// silences, logging its notifications; its task is not running.
+#[cfg(test)]
+pub fn test_router() -> Arc<crate::notify::Router> {
+    let config = crate::notify::config::check_section(Default::default(), None, None)
+        .expect("the default notification config loads");
+    crate::notify::Router::new(
+        &config,
+        Arc::new(crate::notify::types::NoSilences),
+        Arc::new(crate::notify::LogDelivery),
+        crate::notify::alerts::Clock::System,
+    )
 }

@@ -260,7 +260,7 @@ fn unix_seconds_to_millis(t: f64) -> Timestamp {
 /// RFC 3339 as Go's `time.Parse(time.RFC3339Nano, s)` reads it: a four-digit
 /// year, `T`, optional fraction (`.` or `,`, digits past nine ignored), and `Z`
 /// or a `±hh:mm` offset. Returns milliseconds since the epoch.
-fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     let b = s.as_bytes();
     let digits = |from: usize, len: usize| -> Option<i64> {
         let part = b.get(from..from + len)?;

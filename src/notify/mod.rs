@@ -1,17 +1,22 @@
 //! Where alerts go once the rule engine has decided to send them.
 //!
 //! Alerts arrive through one channel ([`AlertSender`]) from the rule
-//! manager. Today the [`Dispatcher`] at its other end does what Prometheus's
+//! manager. The [`Dispatcher`] at its other end does what Prometheus's
 //! notifier does — adds the external labels, applies
 //! `alerting.alert_relabel_configs`, and forwards to the Alertmanagers of
-//! `alerting.alertmanagers` (API v2, `alertmanager.rs`) — and writes every
-//! alert to the daemon's log. The in-process router (routes, grouping,
-//! inhibition, silences, receivers, outbox) plugs in at the same place.
+//! `alerting.alertmanagers` (API v2, `alertmanager.rs`) — writes every
+//! alert to the daemon's log, and hands the alerts to the in-process
+//! Alertmanager, the [`Router`] (`alerts.rs` store, `dispatch.rs` groups and
+//! timers, `inhibit.rs`, `marker.rs`), which `POST /api/v2/alerts` feeds too.
 //!
 //! This module must not reach back into the rule engine.
 
 pub mod alertmanager;
+pub mod alerts;
 pub mod config;
+pub mod dispatch;
+pub mod inhibit;
+pub mod marker;
 pub mod matchers;
 pub mod route;
 pub mod silences;
@@ -29,6 +34,7 @@ use crate::config::{Config, RelabelConfig};
 use crate::model::{Labels, Timestamp};
 
 pub use alertmanager::{AlertmanagerMetrics, AlertmanagerSet};
+pub use dispatch::{LogDelivery, Router};
 
 /// An alert as it leaves the rule engine: Prometheus's notifier alert.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,13 +70,26 @@ struct DispatchConfig {
 pub struct Dispatcher {
     config: RwLock<Arc<DispatchConfig>>,
     metrics: AlertmanagerMetrics,
+    router: Arc<Router>,
+}
+
+/// The notification config of a loaded config (the default route when it
+/// has no `notify` section).
+pub fn notify_config_of(config: &Config) -> Option<config::NotifyConfig> {
+    match &config.notify_config {
+        Some(c) => Some(c.clone()),
+        None => config::check_section(Default::default(), None, None).ok(),
+    }
 }
 
 impl Dispatcher {
-    pub fn new(registry: &mut Registry) -> Arc<Dispatcher> {
+    /// `router` receives every alert after relabelling; its task
+    /// ([`Router::run`]) is the caller's to spawn.
+    pub fn new(registry: &mut Registry, router: Arc<Router>) -> Arc<Dispatcher> {
         let metrics = AlertmanagerMetrics::default();
         metrics.register(registry);
         Arc::new(Dispatcher {
+            router,
             config: RwLock::new(Arc::new(DispatchConfig {
                 external_labels: BTreeMap::new(),
                 relabel: Vec::new(),
@@ -80,10 +99,18 @@ impl Dispatcher {
         })
     }
 
-    /// Applies the `alerting` section and the external labels. Queues of the
-    /// Alertmanagers being replaced are dropped (their alerts are re-sent by
-    /// the rules within the resend delay).
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+
+    /// Applies the `alerting` section, the external labels and the
+    /// notification config. Queues of the Alertmanagers being replaced are
+    /// dropped (their alerts are re-sent by the rules within the resend
+    /// delay).
     pub fn apply_config(&self, config: &Config) -> Result<(), String> {
+        if let Some(notify) = notify_config_of(config) {
+            self.router.apply_config(&notify);
+        }
         let mut sets = Vec::new();
         for (i, am) in config.alerting.alertmanagers.iter().enumerate() {
             sets.push(AlertmanagerSet::start(
@@ -114,6 +141,7 @@ impl Dispatcher {
         for set in &self.config.read().alertmanagers {
             set.stop();
         }
+        self.router.stop();
     }
 
     fn dispatch(&self, batch: Vec<NotifyAlert>) {
@@ -143,6 +171,12 @@ impl Dispatcher {
         }
         for set in &config.alertmanagers {
             set.enqueue(&out);
+        }
+        let refused = self
+            .router
+            .receive(out.into_iter().map(alerts::from_rule_alert).collect());
+        for error in refused {
+            tracing::warn!(%error, "alert from the rule engine refused by the router");
         }
     }
 }
