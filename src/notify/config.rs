@@ -44,6 +44,37 @@ pub struct NotifySection {
     pub time_intervals: Vec<NamedTimeInterval>,
     #[serde(default)]
     pub mute_time_intervals: Vec<NamedTimeInterval>,
+    /// bellwether's own: the outbox and notification log. Allowed next to
+    /// `config_file`.
+    #[serde(default)]
+    pub delivery: DeliverySettings,
+}
+
+/// bellwether's own `notify.delivery` settings (not part of alertmanager.yml).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// How long delivered, failed, expired and superseded outbox entries
+    /// and notification-log entries are kept (Alertmanager's
+    /// `--data.retention`). Default 120h.
+    pub retention: PromDuration,
+    /// An undelivered notification is given up (counted and logged) this
+    /// long after its flush, or after the route's `group_interval` if that
+    /// is longer. Default 1h.
+    pub expiry: PromDuration,
+    /// Timeout of one delivery attempt (HTTP request or SMTP session).
+    /// Default 30s.
+    pub timeout: PromDuration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            retention: PromDuration::from_secs(120 * 3600),
+            expiry: PromDuration::from_secs(3600),
+            timeout: PromDuration::from_secs(30),
+        }
+    }
 }
 
 /// A whole alertmanager.yml, as read from `config_file`.
@@ -78,6 +109,9 @@ pub struct NotifyConfig {
     pub time_intervals: BTreeMap<String, Vec<TimeInterval>>,
     /// Where it came from: `notify` (inline), the file, or the default.
     pub origin: String,
+    /// `notify.delivery` of bellwether's config (defaults for a bare
+    /// alertmanager.yml).
+    pub delivery: DeliverySettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -562,6 +596,12 @@ pub struct WebhookConfig {
     /// Most alerts per message (0 = all). Default 0.
     #[serde(default)]
     pub max_alerts: u64,
+    /// bellwether's own: sign every request with HMAC-SHA256 (headers
+    /// `X-Bellwether-Timestamp` and `X-Bellwether-Signature`). Default none.
+    pub hmac_secret: Option<Secret>,
+    /// File holding the HMAC secret (read at every send; trailing newline
+    /// ignored). Excludes `hmac_secret`.
+    pub hmac_secret_file: Option<String>,
 }
 
 /// `log_configs` entry (bellwether's own): the notification is written to
@@ -959,6 +999,7 @@ pub(crate) fn check(
         templates,
         time_intervals: intervals,
         origin: origin.to_string(),
+        delivery: DeliverySettings::default(),
     })
 }
 
@@ -1072,6 +1113,18 @@ fn check_receiver(cx: &mut Checker<'_>, at: &KeyPath, r: &Receiver, global: &AmG
             cx.error(&at, "missing URL in webhook config");
         } else if let Err(e) = check_url(&c.url) {
             cx.error(&at.key("url"), e);
+        }
+        if c.hmac_secret.is_some() && c.hmac_secret_file.is_some() {
+            cx.error(
+                &at,
+                "at most one of hmac_secret & hmac_secret_file must be configured",
+            );
+        }
+        if c.hmac_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().is_empty())
+        {
+            cx.error(&at.key("hmac_secret"), "hmac_secret must not be empty");
         }
     }
 }
@@ -1217,6 +1270,13 @@ pub(crate) fn check_section(
     node: Option<&Node>,
     base_dir: Option<&Path>,
 ) -> Result<NotifyConfig, Vec<Finding>> {
+    let delivery = section.delivery.clone();
+    let with_delivery = |r: Result<NotifyConfig, Vec<Finding>>| {
+        r.map(|mut c| {
+            c.delivery = delivery.clone();
+            c
+        })
+    };
     let Some(file) = section.config_file.clone() else {
         let parts = Parts {
             global: section.global,
@@ -1227,7 +1287,7 @@ pub(crate) fn check_section(
             time_intervals: section.time_intervals,
             mute_time_intervals: section.mute_time_intervals,
         };
-        return check(parts, node, base_dir, true, "notify");
+        return with_delivery(check(parts, node, base_dir, true, "notify"));
     };
     let at_file = |message: String| Finding {
         pos: node.and_then(|n| n.get("config_file")).map(|n| n.pos),
@@ -1235,7 +1295,10 @@ pub(crate) fn check_section(
         message,
     };
     if let Some(Kind::Map(entries)) = node.map(|n| &n.kind) {
-        if let Some(other) = entries.iter().find(|e| e.key != "config_file") {
+        if let Some(other) = entries
+            .iter()
+            .find(|e| e.key != "config_file" && e.key != "delivery")
+        {
             return Err(vec![Finding {
                 pos: Some(other.key_pos),
                 path: join_key(
@@ -1250,7 +1313,7 @@ pub(crate) fn check_section(
         Some(dir) if Path::new(&file).is_relative() => dir.join(&file),
         _ => PathBuf::from(&file),
     };
-    load_file(&path).map_err(|errors| errors.into_iter().map(at_file).collect())
+    with_delivery(load_file(&path).map_err(|errors| errors.into_iter().map(at_file).collect()))
 }
 
 /// Reads and checks an alertmanager.yml; errors are rendered

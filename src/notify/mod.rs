@@ -12,6 +12,7 @@
 
 pub mod alertmanager;
 pub mod config;
+pub mod deliver;
 pub mod matchers;
 pub mod route;
 pub mod timeinterval;
