@@ -112,6 +112,8 @@ pub struct NotifyConfig {
     /// `notify.delivery` of bellwether's config (defaults for a bare
     /// alertmanager.yml).
     pub delivery: DeliverySettings,
+    /// bellwether's default templates plus the `templates` files, parsed.
+    pub notify_templates: std::sync::Arc<crate::template::NotifyTemplates>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -972,7 +974,7 @@ pub(crate) fn check(
     };
     check_route(&mut cx, &top.key("route"), &route, &names, &intervals);
 
-    let templates = parts
+    let templates: Vec<String> = parts
         .templates
         .iter()
         .map(|t| match base_dir {
@@ -982,6 +984,8 @@ pub(crate) fn check(
             _ => t.clone(),
         })
         .collect();
+
+    let notify_templates = load_templates(&mut cx, &top, &templates);
 
     if !cx.findings.is_empty() {
         return Err(cx.findings);
@@ -1000,7 +1004,60 @@ pub(crate) fn check(
         time_intervals: intervals,
         origin: origin.to_string(),
         delivery: DeliverySettings::default(),
+        notify_templates,
     })
+}
+
+/// Reads the `templates` globs (a glob matching nothing is fine, as in
+/// Alertmanager) after bellwether's default templates and parses them.
+fn load_templates(
+    cx: &mut Checker<'_>,
+    top: &KeyPath,
+    globs: &[String],
+) -> std::sync::Arc<crate::template::NotifyTemplates> {
+    let mut files = vec![(
+        "default.tmpl".to_string(),
+        crate::notify::deliver::DEFAULT_TEMPLATES.to_string(),
+    )];
+    for (i, pattern) in globs.iter().enumerate() {
+        let at = top.key("templates").index(i);
+        let paths = match glob::glob(pattern) {
+            Ok(p) => p,
+            Err(e) => {
+                cx.error(&at, format!("invalid template glob {pattern:?}: {e}"));
+                continue;
+            }
+        };
+        for path in paths {
+            let read = path
+                .map_err(|e| e.to_string())
+                .and_then(|p| match std::fs::read_to_string(&p) {
+                    Ok(text) => Ok((p.display().to_string(), text)),
+                    Err(e) => Err(format!("cannot read template file {}: {e}", p.display())),
+                });
+            match read {
+                Ok(file) => {
+                    // Checked one by one so an error names its file.
+                    if let Err(e) =
+                        crate::template::NotifyTemplates::new(std::slice::from_ref(&file))
+                    {
+                        cx.error(&at, e);
+                    }
+                    files.push(file);
+                }
+                Err(e) => cx.error(&at, e),
+            }
+        }
+    }
+    match crate::template::NotifyTemplates::new(&files) {
+        Ok(t) => std::sync::Arc::new(t),
+        Err(e) => {
+            cx.error(&top.key("templates"), e);
+            std::sync::Arc::new(
+                crate::template::NotifyTemplates::new(&[]).expect("no templates parse"),
+            )
+        }
+    }
 }
 
 fn check_receiver(cx: &mut Checker<'_>, at: &KeyPath, r: &Receiver, global: &AmGlobal) {
@@ -1078,6 +1135,12 @@ fn check_receiver(cx: &mut Checker<'_>, at: &KeyPath, r: &Receiver, global: &AmG
             }
             if a.url.is_empty() && a.name.is_empty() {
                 cx.error(&at, "missing name or url in Slack action configuration");
+            }
+            if a.confirm.as_ref().is_some_and(|c| c.text.is_empty()) {
+                cx.error(
+                    &at.key("confirm"),
+                    "missing text in Slack confirmation configuration",
+                );
             }
         }
     }

@@ -106,7 +106,7 @@ impl Alertmanager {
             .arg(format!("--web.external-url={external_url}"))
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr")).expect("log file"))
             .spawn()
             .expect("starting prometheus-alertmanager");
         let am = Alertmanager {
@@ -119,7 +119,8 @@ impl Alertmanager {
                 .get(format!("http://127.0.0.1:{port}/-/ready"))
                 .send()
                 .is_ok_and(|r| r.status().is_success())),
-            "alertmanager not ready"
+            "alertmanager not ready: {}",
+            std::fs::read_to_string(am._dir.path().join("stderr")).unwrap_or_default()
         );
         am
     }
@@ -189,30 +190,109 @@ fn bellwether_notify(config: &std::path::Path, receiver: &str) -> String {
     stdout
 }
 
+/// A user template file, using Alertmanager's functions and data methods.
+const CUSTOM_TEMPLATE: &str = r#"Text outside a define is ignored.
+{{ define "custom.title" }}{{ .Status | title }}: {{ .GroupLabels.SortedPairs.Names | join "," }} {{ stringSlice "a" "b" | join "+" }} {{ reReplaceAll "db-(\\d+).*" "node$1" .CommonLabels.instance }}{{ if match "^db" .CommonLabels.instance }} db{{ end }} {{ .CommonLabels.Remove (stringSlice "alertname") | len }} {{ safeHtml "<b>" }} {{ toLower "ABC" }} {{ toUpper "mixed Case" }} {{ title "hello wORLD-foo" }}{{ end }}
+{{ define "slack.default.footer" }}{{ len .Alerts.Firing }} firing / {{ len .Alerts.Resolved }} resolved, {{ .Receiver }}{{ end }}
+"#;
+
 /// One alertmanager.yml with every receiver under test, each on its own
 /// route (all `continue`), all peers on `peer`.
-fn am_config(peer: &Recorder) -> String {
+fn am_config(peer: &Recorder, template_dir: &std::path::Path) -> String {
     format!(
-        r#"route:
+        r#"templates:
+  - {templates}/*.tmpl
+route:
   receiver: hook
   group_by: [alertname]
   group_wait: 1s
   routes:
-    - receiver: hook
-      continue: true
+    - {{receiver: hook, continue: true}}
+    - {{receiver: slack, continue: true}}
+    - {{receiver: pd, continue: true}}
+    - {{receiver: custom, continue: true}}
 receivers:
   - name: hook
     webhook_configs:
       - url: {webhook}
+  - name: slack
+    slack_configs:
+      - api_url: {slack}
+        channel: '#alerts'
+  - name: pd
+    pagerduty_configs:
+      - url: {pd}
+        routing_key: key-123
+  - name: custom
+    slack_configs:
+      - api_url: {custom_slack}
+        send_resolved: true
+        title: '{{{{ template "custom.title" . }}}}'
+        text: "{{{{ range .Alerts }}}}*{{{{ .Labels.alertname }}}}* {{{{ .Annotations.summary }}}}\n{{{{ end }}}}"
+        pretext: '{{{{ .CommonAnnotations.SortedPairs.Values | join " | " }}}}'
+        icon_emoji: ':fire:'
+        username: bellwether
+        link_names: true
+        short_fields: true
+        mrkdwn_in: [text]
+        fields:
+          - title: Severity
+            value: '{{{{ .CommonLabels.severity | toUpper }}}}'
+          - title: Job
+            value: '{{{{ .CommonLabels.job }}}}'
+            short: false
+        actions:
+          - type: button
+            text: Silence
+            url: '{{{{ .ExternalURL }}}}/#/silences/new'
+            style: danger
+            name: dropped with a url
+            confirm:
+              title: Dropped with a url
+              text: 'Silence {{{{ .GroupLabels.alertname }}}}'
+              ok_text: 'Yes'
+              dismiss_text: 'No'
+          - type: button
+            text: Acknowledge
+            name: ack
+            value: '{{{{ .GroupLabels.alertname }}}}'
+            confirm:
+              title: Sure?
+              text: 'Acknowledge {{{{ .GroupLabels.alertname }}}}'
+    pagerduty_configs:
+      - url: {custom_pd}
+        routing_key: '{{{{ "k2" }}}}'
+        severity: '{{{{ .CommonLabels.severity }}}}'
+        class: disk
+        component: '{{{{ .CommonLabels.job }}}}'
+        group: '{{{{ title "db fleet" }}}}'
+        client: bellwether
+        client_url: '{{{{ .ExternalURL }}}}'
+        description: '{{{{ .CommonAnnotations.summary }}}}'
+        details:
+          instance: '{{{{ .CommonLabels.instance }}}}'
+          count: '{{{{ len .Alerts }}}}'
+          firing: 'replaced default'
+        links: [{{href: 'http://runbook.example.org/{{{{ .GroupLabels.alertname }}}}', text: runbook}}, {{href: '', text: dropped}}]
+        images: [{{src: 'http://img.example.org/x.png', alt: graph, href: 'http://g.example.org'}}]
 "#,
+        templates = template_dir.display(),
         webhook = peer.url("/webhook"),
+        slack = peer.url("/slack"),
+        pd = peer.url("/pd"),
+        custom_slack = peer.url("/custom-slack"),
+        custom_pd = peer.url("/custom-pd"),
     )
 }
+
+const PATHS: [&str; 5] = ["/webhook", "/slack", "/pd", "/custom-slack", "/custom-pd"];
 
 fn run_both() -> (Recorder, Recorder) {
     let am_peer = Recorder::start();
     let bw_peer = Recorder::start();
-    let am = Alertmanager::start(&am_config(&am_peer), EXTERNAL_URL);
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("custom.tmpl"), CUSTOM_TEMPLATE).expect("template");
+    let am = Alertmanager::start(&am_config(&am_peer, dir.path()), EXTERNAL_URL);
     let alert = serde_json::json!([{
         "labels": labels().into_iter().collect::<BTreeMap<_, _>>(),
         "annotations": annotations().into_iter().collect::<BTreeMap<_, _>>(),
@@ -221,17 +301,23 @@ fn run_both() -> (Recorder, Recorder) {
         "generatorURL": GENERATOR_URL,
     }]);
     am.post_alerts(&alert);
-    let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("alertmanager.yml");
-    std::fs::write(&config, am_config(&bw_peer)).expect("write config");
-    for receiver in ["hook"] {
+    std::fs::write(&config, am_config(&bw_peer, dir.path())).expect("write config");
+    for receiver in ["hook", "slack", "pd", "custom"] {
         bellwether_notify(&config, receiver);
     }
     assert!(
-        wait_for(Duration::from_secs(30), || !am_peer
-            .at("/webhook")
-            .is_empty()),
-        "alertmanager sent nothing"
+        wait_for(Duration::from_secs(30), || PATHS
+            .iter()
+            .all(|p| !am_peer.at(p).is_empty())),
+        "alertmanager did not send to every receiver: {:?}",
+        am_peer
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect::<Vec<_>>()
     );
     (am_peer, bw_peer)
 }
@@ -240,21 +326,89 @@ fn json(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body).expect("JSON body")
 }
 
+fn text(body: &[u8]) -> String {
+    String::from_utf8(body.to_vec()).expect("UTF-8 body")
+}
+
 #[test]
-fn webhook_message_is_alertmanagers() {
+fn receivers_send_what_alertmanager_sends() {
     let (am, bw) = run_both();
-    let theirs = am.at("/webhook").remove(0);
-    let ours = bw.at("/webhook").remove(0);
-    // endsAt: Alertmanager sends the posted horizon; `notify test` sends an
-    // unset end (0001-01-01T00:00:00Z). Everything else byte for byte.
-    let normalize = |body: &[u8]| {
-        let text = String::from_utf8(body.to_vec()).expect("UTF-8");
-        let re = regex::Regex::new(r#""endsAt":"[^"]*""#).unwrap();
-        re.replace_all(&text, r#""endsAt":"-""#).into_owned()
-    };
-    assert_eq!(normalize(&ours.body), normalize(&theirs.body));
-    let message = json(&ours.body);
+    let re = regex::Regex::new(r#""endsAt":"[^"]*""#).unwrap();
+    for path in PATHS {
+        let theirs = am.at(path).remove(0);
+        let ours = bw.at(path).remove(0);
+        let (theirs_text, ours_text) = if path == "/webhook" {
+            // endsAt: Alertmanager sends the posted horizon; `notify test`
+            // sends an unset end (0001-01-01T00:00:00Z).
+            (
+                re.replace_all(&text(&theirs.body), r#""endsAt":"-""#)
+                    .into_owned(),
+                re.replace_all(&text(&ours.body), r#""endsAt":"-""#)
+                    .into_owned(),
+            )
+        } else {
+            // Byte for byte.
+            (text(&theirs.body), text(&ours.body))
+        };
+        assert_eq!(ours_text, theirs_text, "{path}: bellwether vs Alertmanager");
+        assert_eq!(ours.headers["content-type"], "application/json", "{path}");
+    }
+    let message = json(&bw.at("/webhook")[0].body);
     assert_eq!(message["version"], "4");
     assert_eq!(message["groupKey"], "{}/{}:{alertname=\"DiskFull\"}");
-    assert_eq!(ours.headers["content-type"], "application/json");
+}
+
+/// Slack's documented incoming-webhook message: `attachments`, each with
+/// a plain-text `fallback`; colors and fields as documented.
+#[test]
+fn slack_message_has_the_documented_fields() {
+    let (_, bw) = run_both();
+    for path in ["/slack", "/custom-slack"] {
+        let message = json(&bw.at(path)[0].body);
+        let attachments = message["attachments"].as_array().expect("attachments");
+        assert_eq!(attachments.len(), 1);
+        let a = &attachments[0];
+        assert!(
+            a["fallback"].as_str().is_some_and(|s| !s.is_empty()),
+            "{path}: {a}"
+        );
+        assert_eq!(a["color"], "danger");
+        for field in a["fields"].as_array().into_iter().flatten() {
+            assert!(field["title"].is_string() && field["value"].is_string());
+            assert!(field["short"].is_boolean());
+        }
+    }
+    let plain = json(&bw.at("/slack")[0].body);
+    assert_eq!(plain["channel"], "#alerts");
+    assert_eq!(plain["username"], "Alertmanager");
+    assert_eq!(
+        plain["attachments"][0]["title"],
+        "[FIRING:1] DiskFull (db-1<eu>:9100 node & co critical)"
+    );
+}
+
+/// PagerDuty Events API v2's required fields and values.
+#[test]
+fn pagerduty_event_has_the_documented_fields() {
+    let (_, bw) = run_both();
+    for path in ["/pd", "/custom-pd"] {
+        let event = json(&bw.at(path)[0].body);
+        assert!(event["routing_key"].as_str().is_some_and(|k| !k.is_empty()));
+        assert_eq!(event["event_action"], "trigger");
+        let dedup = event["dedup_key"].as_str().expect("dedup_key");
+        assert!(dedup.len() == 64 && dedup.len() <= 255);
+        let payload = &event["payload"];
+        let summary = payload["summary"].as_str().expect("summary");
+        assert!(!summary.is_empty() && summary.chars().count() <= 1024);
+        assert!(payload["source"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(["critical", "error", "warning", "info"]
+            .contains(&payload["severity"].as_str().expect("severity")));
+    }
+    let custom = json(&bw.at("/custom-pd")[0].body);
+    assert_eq!(custom["payload"]["severity"], "critical");
+    assert_eq!(
+        custom["payload"]["custom_details"]["firing"],
+        "replaced default"
+    );
+    assert_eq!(custom["links"].as_array().map(Vec::len), Some(1));
 }

@@ -153,6 +153,58 @@ impl TemplateData {
     }
 }
 
+impl TemplateData {
+    /// The value templates see (`.Receiver`, `.Alerts`, …).
+    pub fn to_template_value(&self) -> crate::template::AmData {
+        use std::sync::Arc;
+        let time = |ms: Timestamp| {
+            if ms == 0 {
+                crate::template::GO_ZERO_TIME_MS
+            } else {
+                ms
+            }
+        };
+        crate::template::AmData {
+            receiver: Arc::from(self.receiver.as_str()),
+            status: Arc::from(self.status),
+            alerts: Arc::new(
+                self.alerts
+                    .iter()
+                    .map(|a| {
+                        Arc::new(crate::template::AmAlert {
+                            status: Arc::from(a.status),
+                            labels: Arc::new(a.labels.clone()),
+                            annotations: Arc::new(a.annotations.clone()),
+                            starts_at: time(a.starts_at),
+                            ends_at: time(a.ends_at),
+                            generator_url: Arc::from(a.generator_url.as_str()),
+                            fingerprint: Arc::from(a.fingerprint.as_str()),
+                        })
+                    })
+                    .collect(),
+            ),
+            group_labels: Arc::new(self.group_labels.clone()),
+            common_labels: Arc::new(self.common_labels.clone()),
+            common_annotations: Arc::new(self.common_annotations.clone()),
+            external_url: Arc::from(self.external_url.as_str()),
+        }
+    }
+}
+
+/// Alertmanager's `TruncateInRunes`: at most `n` characters, the last one
+/// replaced by `…` when cut.
+pub fn truncate_runes(s: &str, n: usize) -> (String, bool) {
+    if s.chars().count() <= n {
+        return (s.to_string(), false);
+    }
+    if n <= 3 {
+        return (s.chars().take(n).collect(), true);
+    }
+    let mut out: String = s.chars().take(n - 1).collect();
+    out.push('…');
+    (out, true)
+}
+
 /// Go's `regexp.QuoteMeta`.
 pub fn quote_meta(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

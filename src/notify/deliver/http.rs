@@ -132,6 +132,7 @@ impl HttpTarget {
         content_type: &str,
         extra: &[(String, String)],
         body: Vec<u8>,
+        retry_codes: &[u16],
     ) -> Outcome {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, header_value(content_type));
@@ -184,7 +185,15 @@ impl HttpTarget {
             Ok(b) => truncate_answer(&String::from_utf8_lossy(&b), ANSWER_LIMIT),
             Err(e) => format!("(reading the answer failed: {e})"),
         };
-        judge(status.as_u16(), answer, retry_after)
+        let status = status.as_u16();
+        match judge(status, answer, retry_after) {
+            Outcome::Failed { error, reason } if retry_codes.contains(&status) => Outcome::Retry {
+                error,
+                after: retry_after,
+                reason,
+            },
+            other => other,
+        }
     }
 }
 

@@ -28,8 +28,14 @@
 
 pub mod data;
 pub mod http;
+pub mod pagerduty;
+pub mod slack;
 pub mod store;
 pub mod webhook;
+
+/// bellwether's default notification templates (same names and output as
+/// Alertmanager 0.25's).
+pub const DEFAULT_TEMPLATES: &str = include_str!("default.tmpl");
 
 #[cfg(test)]
 mod tests;
@@ -52,6 +58,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::model::{now_millis, Timestamp};
 use crate::notify::config::{DeliverySettings, NotifyConfig, Receiver};
 use crate::notify::types::{Delivery, Notification};
+use crate::template::NotifyTemplates;
 
 use data::Payload;
 use http::{FailReason, HttpTarget, Outcome};
@@ -87,6 +94,8 @@ impl Sent {
 /// One configured integration of a receiver.
 pub enum Integration {
     Webhook(Box<webhook::Webhook>),
+    Slack(Box<slack::Slack>),
+    PagerDuty(Box<pagerduty::PagerDuty>),
     /// bellwether's `log_configs`: the notification goes to the daemon log.
     Log,
 }
@@ -97,10 +106,13 @@ impl Integration {
         &self,
         key: &IntegrationKey,
         payload: &Payload,
+        templates: &NotifyTemplates,
         external_url: &str,
     ) -> (Sent, Outcome) {
         match self {
             Integration::Webhook(w) => w.notify(payload, external_url).await,
+            Integration::Slack(s) => s.notify(payload, templates, external_url).await,
+            Integration::PagerDuty(p) => p.notify(payload, templates, external_url).await,
             Integration::Log => {
                 let firing = payload.alerts.iter().filter(|a| !a.resolved).count();
                 let resolved = payload.alerts.len() - firing;
@@ -160,6 +172,30 @@ fn build_receiver(r: &Receiver, timeout: Duration) -> Result<Vec<BuiltIntegratio
             key: key("webhook", i),
             send_resolved: c.send_resolved,
             integration: Arc::new(Integration::Webhook(Box::new(webhook::Webhook {
+                config: c.clone(),
+                http: HttpTarget::new(c.http_config.as_ref(), timeout, &owner)
+                    .map_err(|e| format!("{owner}: {e}"))?,
+            }))),
+        });
+    }
+    for (i, c) in r.slack_configs.iter().enumerate() {
+        let owner = format!("receiver {} slack_configs[{i}]", r.name);
+        out.push(BuiltIntegration {
+            key: key("slack", i),
+            send_resolved: c.send_resolved,
+            integration: Arc::new(Integration::Slack(Box::new(slack::Slack {
+                config: c.clone(),
+                http: HttpTarget::new(c.http_config.as_ref(), timeout, &owner)
+                    .map_err(|e| format!("{owner}: {e}"))?,
+            }))),
+        });
+    }
+    for (i, c) in r.pagerduty_configs.iter().enumerate() {
+        let owner = format!("receiver {} pagerduty_configs[{i}]", r.name);
+        out.push(BuiltIntegration {
+            key: key("pagerduty", i),
+            send_resolved: c.send_resolved,
+            integration: Arc::new(Integration::PagerDuty(Box::new(pagerduty::PagerDuty {
                 config: c.clone(),
                 http: HttpTarget::new(c.http_config.as_ref(), timeout, &owner)
                     .map_err(|e| format!("{owner}: {e}"))?,
@@ -287,6 +323,7 @@ fn integration_label(key: &IntegrationKey) -> Vec<(String, String)> {
 /// The config the deliverer runs with; replaced on reload.
 struct Active {
     receivers: HashMap<String, Vec<BuiltIntegration>>,
+    templates: Arc<NotifyTemplates>,
     external_url: String,
     settings: DeliverySettings,
 }
@@ -321,6 +358,7 @@ impl Deliverer {
             store,
             active: RwLock::new(Arc::new(Active {
                 receivers: HashMap::new(),
+                templates: Arc::clone(&config.notify_templates),
                 external_url: String::new(),
                 settings: DeliverySettings::default(),
             })),
@@ -344,6 +382,7 @@ impl Deliverer {
         }
         *self.active.write() = Arc::new(Active {
             receivers,
+            templates: Arc::clone(&config.notify_templates),
             external_url: external_url.trim_end_matches('/').to_string(),
             settings,
         });
@@ -589,7 +628,12 @@ impl Deliverer {
         let started = Instant::now();
         let (_sent, outcome) = built
             .integration
-            .notify(&entry.key, &payload, &active.external_url)
+            .notify(
+                &entry.key,
+                &payload,
+                &active.templates,
+                &active.external_url,
+            )
             .await;
         self.metrics
             .latency
@@ -707,7 +751,7 @@ pub async fn deliver_now(
         }
         let (sent, outcome) = built
             .integration
-            .notify(&built.key, &payload, external_url)
+            .notify(&built.key, &payload, &config.notify_templates, external_url)
             .await;
         out.push((built.key.clone(), sent, outcome));
     }

@@ -103,7 +103,7 @@ impl Webhook {
         let sent = Sent::new(&self.config.url, &body);
         let outcome = self
             .http
-            .post(&self.config.url, "application/json", &headers, body)
+            .post(&self.config.url, "application/json", &headers, body, &[])
             .await;
         (sent, outcome)
     }
