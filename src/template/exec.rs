@@ -154,10 +154,21 @@ impl<'a> State<'a> {
             Node::Action(a) => {
                 let val = self.eval_pipeline(dot, &a.pipe)?;
                 if a.pipe.decl.is_empty() {
-                    match val {
-                        Value::Nil => self.out.push_str("<no value>"),
-                        Value::String(s) | Value::Html(s) => self.out.push_str(&s),
-                        other => self.out.push_str(&other.go_display()),
+                    let text = match val {
+                        Value::Html(s) => {
+                            self.out.push_str(&s);
+                            return Ok(());
+                        }
+                        // html/template prints a missing value as nothing.
+                        Value::Nil if self.ctx.escape_html => String::new(),
+                        Value::Nil => "<no value>".to_string(),
+                        Value::String(s) => s.to_string(),
+                        other => other.go_display(),
+                    };
+                    if self.ctx.escape_html {
+                        self.out.push_str(&functions::html_text_escape(&text));
+                    } else {
+                        self.out.push_str(&text);
                     }
                 }
             }

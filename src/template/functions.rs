@@ -24,6 +24,27 @@ pub struct Context<'a> {
     pub query: &'a dyn QueryFunc,
     pub external_url: &'a str,
     pub dialect: Dialect,
+    /// Escape every action's output for HTML text (what html/template does
+    /// in text context), except `safeHtml` values.
+    pub escape_html: bool,
+}
+
+/// html/template's escaping of text: `"` `&` `'` `+` `<` `>` and NUL.
+pub fn html_text_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("&#34;"),
+            '&' => out.push_str("&amp;"),
+            '\'' => out.push_str("&#39;"),
+            '+' => out.push_str("&#43;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\0' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A parameter's Go type, for text/template's argument checks.

@@ -120,6 +120,7 @@ pub fn expand_alert_template(
         query,
         external_url: data.external_url,
         dialect: functions::Dialect::Prometheus,
+        escape_html: false,
     };
     exec::execute(parsed, root, &ctx).map_err(|e| format!("error executing template {name}: {e}"))
 }
@@ -189,6 +190,17 @@ impl NotifyTemplates {
     /// Alertmanager's `ExecuteTextString`: `text` executed with `data`
     /// (text/template: no HTML escaping); an empty text gives "".
     pub fn execute_text(&self, text: &str, data: &AmData) -> Result<String, String> {
+        self.execute(text, data, false)
+    }
+
+    /// Alertmanager's `ExecuteHTMLString` (html/template), approximated:
+    /// every action's output is HTML-escaped as html/template escapes text
+    /// (`safeHtml` values are not), whatever the context.
+    pub fn execute_html(&self, text: &str, data: &AmData) -> Result<String, String> {
+        self.execute(text, data, true)
+    }
+
+    fn execute(&self, text: &str, data: &AmData, escape_html: bool) -> Result<String, String> {
         if text.is_empty() {
             return Ok(String::new());
         }
@@ -216,6 +228,7 @@ impl NotifyTemplates {
             query: &NoQuery,
             external_url: &data.external_url,
             dialect: functions::Dialect::Alertmanager,
+            escape_html,
         };
         exec::execute(parsed, value::Value::AmData(Arc::new(data.clone())), &ctx)
     }

@@ -412,3 +412,133 @@ fn pagerduty_event_has_the_documented_fields() {
     );
     assert_eq!(custom["links"].as_array().map(Vec::len), Some(1));
 }
+
+/// Debian's aiosmtpd writing every message it receives to a maildir.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// Reads a maildir's messages as JSON: subject, headers of interest, the
+/// decoded text and HTML parts, the envelope recipients.
+const READ_MAILDIR: &str = r#"
+import email, email.policy, json, mailbox, sys
+out = []
+for key, msg in sorted(mailbox.Maildir(sys.argv[1], create=False).items()):
+    msg = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    parts = {p.get_content_type(): p.get_content() for p in msg.walk() if not p.is_multipart()}
+    out.append({
+        "subject": msg["Subject"], "to": msg["To"], "from": msg["From"],
+        "x_team": msg["X-Team"], "rcpt": msg["X-RcptTo"], "mail_from": msg["X-MailFrom"],
+        "content_type": msg.get_content_type(),
+        "text": parts.get("text/plain"), "html": parts.get("text/html"),
+    })
+print(json.dumps(out))
+"#;
+
+impl SmtpServer {
+    fn start() -> SmtpServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let child = Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting aiosmtpd (Debian's python3-aiosmtpd; scripts/test.sh installs it)");
+        assert!(
+            wait_for(Duration::from_secs(20), || std::net::TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "aiosmtpd did not start (is python3-aiosmtpd installed? run scripts/test.sh)"
+        );
+        SmtpServer { child, port, dir }
+    }
+
+    fn messages(&self) -> Vec<serde_json::Value> {
+        let out = Command::new("/usr/bin/python3")
+            .args(["-c", READ_MAILDIR])
+            .arg(self.dir.path().join("mail"))
+            .output()
+            .expect("reading the maildir");
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mail_config(port: u16) -> String {
+    format!(
+        r#"route:
+  receiver: mail
+  group_by: [alertname]
+receivers:
+  - name: mail
+    email_configs:
+      - to: 'oncall@example.org, Second <second@example.org>'
+        from: 'bellwether@example.org'
+        smarthost: 127.0.0.1:{port}
+        require_tls: false
+        hello: bellwether.test
+        headers:
+          X-Team: '{{{{ .CommonLabels.job }}}}'
+        text: '{{{{ template "__text_alert_list" .Alerts }}}}'
+        html: '<p>{{{{ .CommonAnnotations.summary }}}}</p><ul>{{{{ range .Alerts }}}}<li>{{{{ .Labels.instance }}}} &amp; {{{{ .Labels.job }}}}</li>{{{{ end }}}}</ul>{{{{ safeHtml "<b>ok</b>" }}}}'
+"#
+    )
+}
+
+#[test]
+fn email_is_alertmanagers() {
+    let am_smtp = SmtpServer::start();
+    let bw_smtp = SmtpServer::start();
+    let am = Alertmanager::start(&mail_config(am_smtp.port), EXTERNAL_URL);
+    am.post_alerts(&serde_json::json!([{
+        "labels": labels().into_iter().collect::<BTreeMap<_, _>>(),
+        "annotations": annotations().into_iter().collect::<BTreeMap<_, _>>(),
+        "startsAt": STARTS_AT,
+        "endsAt": "2099-01-01T00:00:00Z",
+        "generatorURL": GENERATOR_URL,
+    }]));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(&config, mail_config(bw_smtp.port)).expect("config");
+    bellwether_notify(&config, "mail");
+    assert!(
+        wait_for(Duration::from_secs(30), || !am_smtp.messages().is_empty()),
+        "alertmanager sent no mail"
+    );
+    let theirs = am_smtp.messages().remove(0);
+    let ours = bw_smtp.messages().remove(0);
+    for field in [
+        "subject",
+        "to",
+        "from",
+        "x_team",
+        "rcpt",
+        "mail_from",
+        "content_type",
+        "text",
+        "html",
+    ] {
+        assert_eq!(ours[field], theirs[field], "{field}");
+    }
+    assert_eq!(
+        ours["subject"],
+        "[FIRING:1] DiskFull (db-1<eu>:9100 node & co critical)"
+    );
+    assert_eq!(ours["content_type"], "multipart/alternative");
+    // The envelope: every address of `to`.
+    assert_eq!(ours["rcpt"], "oncall@example.org, second@example.org");
+}

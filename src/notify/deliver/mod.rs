@@ -27,6 +27,7 @@
 //! must not reach into the rule engine.
 
 pub mod data;
+pub mod email;
 pub mod http;
 pub mod pagerduty;
 pub mod slack;
@@ -96,6 +97,7 @@ pub enum Integration {
     Webhook(Box<webhook::Webhook>),
     Slack(Box<slack::Slack>),
     PagerDuty(Box<pagerduty::PagerDuty>),
+    Email(Box<email::Email>),
     /// bellwether's `log_configs`: the notification goes to the daemon log.
     Log,
 }
@@ -113,6 +115,7 @@ impl Integration {
             Integration::Webhook(w) => w.notify(payload, external_url).await,
             Integration::Slack(s) => s.notify(payload, templates, external_url).await,
             Integration::PagerDuty(p) => p.notify(payload, templates, external_url).await,
+            Integration::Email(e) => e.notify(payload, templates, external_url).await,
             Integration::Log => {
                 let firing = payload.alerts.iter().filter(|a| !a.resolved).count();
                 let resolved = payload.alerts.len() - firing;
@@ -199,6 +202,16 @@ fn build_receiver(r: &Receiver, timeout: Duration) -> Result<Vec<BuiltIntegratio
                 config: c.clone(),
                 http: HttpTarget::new(c.http_config.as_ref(), timeout, &owner)
                     .map_err(|e| format!("{owner}: {e}"))?,
+            }))),
+        });
+    }
+    for (i, c) in r.email_configs.iter().enumerate() {
+        out.push(BuiltIntegration {
+            key: key("email", i),
+            send_resolved: c.send_resolved,
+            integration: Arc::new(Integration::Email(Box::new(email::Email {
+                config: c.clone(),
+                timeout,
             }))),
         });
     }
