@@ -418,6 +418,7 @@ struct SmtpServer {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
+    tls_dir: Option<tempfile::TempDir>,
 }
 
 /// Reads a maildir's messages as JSON: subject, headers of interest, the
@@ -439,10 +440,57 @@ print(json.dumps(out))
 
 impl SmtpServer {
     fn start() -> SmtpServer {
+        SmtpServer::start_with(&[])
+    }
+
+    /// With STARTTLS (required by the server) on a self-signed certificate
+    /// for 127.0.0.1, written to `cert.pem` in the server's directory.
+    fn start_tls() -> SmtpServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = |name: &str| dir.path().join(name);
+        let (cert, key) = (p("cert.pem"), p("key.pem"));
+        std::fs::write(
+            p("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .expect("ext file");
+        // A CA, and a server certificate for 127.0.0.1 signed by it.
+        let steps: [Vec<String>; 3] = [
+            "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca -keyout ca-key.pem -out ca.pem"
+                .split(' ').map(String::from).collect(),
+            "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out leaf.csr"
+                .split(' ').map(String::from).collect(),
+            "x509 -req -in leaf.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 1 -extfile leaf.ext -out cert.pem"
+                .split(' ').map(String::from).collect(),
+        ];
+        for args in steps {
+            let status = Command::new("openssl")
+                .args(&args)
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("running openssl");
+            assert!(status.success(), "openssl {args:?} failed");
+        }
+        let mut server = SmtpServer::start_with(&[
+            "--tlscert".into(),
+            cert.display().to_string(),
+            "--tlskey".into(),
+            key.display().to_string(),
+        ]);
+        std::fs::copy(p("ca.pem"), server.dir.path().join("cert.pem")).expect("copy CA");
+        server.tls_dir = Some(dir);
+        server
+    }
+
+    fn start_with(extra: &[String]) -> SmtpServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let child = Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .args(["-m", "aiosmtpd", "-n"])
+            .args(extra)
+            .arg("-l")
             .arg(format!("127.0.0.1:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(dir.path().join("mail"))
@@ -458,7 +506,12 @@ impl SmtpServer {
             .is_ok()),
             "aiosmtpd did not start (is python3-aiosmtpd installed? run scripts/test.sh)"
         );
-        SmtpServer { child, port, dir }
+        SmtpServer {
+            child,
+            port,
+            dir,
+            tls_dir: None,
+        }
     }
 
     fn messages(&self) -> Vec<serde_json::Value> {
@@ -541,4 +594,47 @@ fn email_is_alertmanagers() {
     assert_eq!(ours["content_type"], "multipart/alternative");
     // The envelope: every address of `to`.
     assert_eq!(ours["rcpt"], "oncall@example.org, second@example.org");
+}
+
+#[test]
+fn email_goes_over_starttls() {
+    let smtp = SmtpServer::start_tls();
+    let ca = smtp.dir.path().join("cert.pem");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("alertmanager.yml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "route: {{receiver: mail}}\nreceivers:\n  - name: mail\n    email_configs:\n      - to: oncall@example.org\n        from: bellwether@example.org\n        smarthost: 127.0.0.1:{}\n{extra}",
+                smtp.port
+            ),
+        )
+        .expect("config");
+    };
+    // Without the CA the certificate is refused: the test fails the send.
+    write("");
+    let out = Command::new(env!("CARGO_BIN_EXE_bellwether"))
+        .args(["notify", "test", "--config.file"])
+        .arg(&config)
+        .args(["--receiver", "mail"])
+        .output()
+        .expect("notify test");
+    assert!(
+        !out.status.success(),
+        "an untrusted certificate was accepted"
+    );
+    assert!(smtp.messages().is_empty());
+    // With it, STARTTLS (require_tls defaults to true) and delivery.
+    write(&format!(
+        "        tls_config:\n          ca_file: {}\n",
+        ca.display()
+    ));
+    bellwether_notify(&config, "mail");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0]["subject"],
+        "[FIRING:1]  (DiskFull db-1<eu>:9100 node & co critical)"
+    );
 }

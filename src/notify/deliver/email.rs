@@ -263,11 +263,11 @@ impl Email {
             },
             // A permanent SMTP refusal (5xx) will not change on retry.
             Err(e) if e.is_permanent() => Outcome::Failed {
-                error: error_chain(&e),
+                error: e.to_string(),
                 reason: FailReason::ClientError,
             },
             Err(e) => Outcome::Retry {
-                error: error_chain(&e),
+                error: e.to_string(),
                 after: None,
                 reason: if e.is_transient() {
                     FailReason::ServerError
@@ -278,15 +278,4 @@ impl Email {
         };
         (sent, outcome)
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
