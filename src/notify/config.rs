@@ -1334,6 +1334,26 @@ pub(crate) fn check_section(
     base_dir: Option<&Path>,
 ) -> Result<NotifyConfig, Vec<Finding>> {
     let delivery = section.delivery.clone();
+    let mut bad_delivery = Vec::new();
+    for (key, value) in [
+        ("retention", delivery.retention),
+        ("expiry", delivery.expiry),
+        ("timeout", delivery.timeout),
+    ] {
+        if value.0.is_zero() {
+            bad_delivery.push(Finding {
+                pos: node
+                    .and_then(|n| n.get("delivery"))
+                    .and_then(|n| n.get(key))
+                    .map(|n| n.pos),
+                path: format!("notify.delivery.{key}"),
+                message: format!("{key} must be greater than 0"),
+            });
+        }
+    }
+    if !bad_delivery.is_empty() {
+        return Err(bad_delivery);
+    }
     let with_delivery = |r: Result<NotifyConfig, Vec<Finding>>| {
         r.map(|mut c| {
             c.delivery = delivery.clone();

@@ -638,3 +638,100 @@ fn email_goes_over_starttls() {
         "[FIRING:1]  (DiskFull db-1<eu>:9100 node & co critical)"
     );
 }
+
+/// Resolved notifications: Alertmanager sends them after the alert's end
+/// (webhook and PagerDuty by default, Slack with `send_resolved`);
+/// `notify test --resolved` must send the same bodies.
+#[test]
+fn resolved_notifications_are_alertmanagers() {
+    let am_peer = Recorder::start();
+    let bw_peer = Recorder::start();
+    let config = |peer: &Recorder| {
+        format!(
+            r#"route:
+  receiver: all
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+receivers:
+  - name: all
+    webhook_configs:
+      - url: {}
+    pagerduty_configs:
+      - url: {}
+        routing_key: key-123
+    slack_configs:
+      - api_url: {}
+        send_resolved: true
+"#,
+            peer.url("/webhook"),
+            peer.url("/pd"),
+            peer.url("/slack")
+        )
+    };
+    let am = Alertmanager::start(&config(&am_peer), EXTERNAL_URL);
+    let alert = |ends_at: &str| {
+        serde_json::json!([{
+            "labels": labels().into_iter().collect::<BTreeMap<_, _>>(),
+            "annotations": annotations().into_iter().collect::<BTreeMap<_, _>>(),
+            "startsAt": STARTS_AT,
+            "endsAt": ends_at,
+            "generatorURL": GENERATOR_URL,
+        }])
+    };
+    am.post_alerts(&alert("2099-01-01T00:00:00Z"));
+    let paths = ["/webhook", "/pd", "/slack"];
+    assert!(
+        wait_for(Duration::from_secs(30), || paths
+            .iter()
+            .all(|p| !am_peer.at(p).is_empty())),
+        "no firing notifications"
+    );
+    am.post_alerts(&alert("2026-01-02T04:00:00Z"));
+    assert!(
+        wait_for(Duration::from_secs(30), || paths
+            .iter()
+            .all(|p| am_peer.at(p).len() >= 2)),
+        "no resolved notifications"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("alertmanager.yml");
+    std::fs::write(&file, config(&bw_peer)).expect("config");
+    // `--resolved` goes after the subcommand's own flags.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bellwether"));
+    cmd.args(["notify", "test", "--resolved", "--config.file"])
+        .arg(&file)
+        .args(["--receiver", "all", "--starts-at", STARTS_AT])
+        .args([
+            "--generator-url",
+            GENERATOR_URL,
+            "--external-url",
+            EXTERNAL_URL,
+        ]);
+    for (k, v) in annotations() {
+        cmd.arg("--annotation").arg(format!("{k}={v}"));
+    }
+    for (k, v) in labels() {
+        cmd.arg(format!("{k}={v:?}"));
+    }
+    let out = cmd.output().expect("notify test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let ends = regex::Regex::new(r#""endsAt":"[^"]*""#).unwrap();
+    for path in paths {
+        let theirs = text(&am_peer.at(path)[1].body);
+        let ours = text(&bw_peer.at(path)[0].body);
+        assert_eq!(
+            ends.replace_all(&ours, "endsAt"),
+            ends.replace_all(&theirs, "endsAt"),
+            "{path}"
+        );
+    }
+    let event = json(&bw_peer.at("/pd")[0].body);
+    assert_eq!(event["event_action"], "resolve");
+    let slack = json(&bw_peer.at("/slack")[0].body);
+    assert_eq!(slack["attachments"][0]["color"], "good");
+}
