@@ -504,8 +504,10 @@ impl Deliverer {
                 Err(e) => tracing::error!(error = %e, "reading the outbox failed"),
             }
             self.update_gauges(now);
+            // Entries already due are in flight (their completion wakes the
+            // loop); otherwise sleep until the next one is due, at most 1 s.
             let wait = match self.store.next_due() {
-                Ok(Some(next)) => {
+                Ok(Some(next)) if next > now_millis() => {
                     Duration::from_millis((next - now_millis()).clamp(10, 1000) as u64)
                 }
                 _ => Duration::from_secs(1),
