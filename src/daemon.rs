@@ -21,7 +21,8 @@ use crate::api::{self, AppState, ReloadRequest, RuntimeStatus};
 use crate::collect::scrape::ScrapeManager;
 use crate::config::{self, Config};
 use crate::notify::alerts::Clock;
-use crate::notify::{Dispatcher, LogDelivery, Router};
+use crate::notify::deliver::Deliverer;
+use crate::notify::{Dispatcher, Router};
 use crate::promql::{Engine, EngineOptions};
 use crate::rules::{Group, ManagerOptions, RuleManager};
 use crate::storage::{Storage, StorageOptions};
@@ -100,14 +101,26 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let silences = Arc::new(silences);
     silences.register_metrics(&mut registry);
     let silences_gc = tokio::spawn(silences.clone().run_maintenance());
-    let router = Router::new(
-        &crate::notify::notify_config_of(&config).ok_or_else(|| {
-            anyhow::anyhow!("notify: the default notification config does not load")
-        })?,
-        silences.clone(),
-        Arc::new(LogDelivery),
-        Clock::System,
-    );
+    let notify_config = crate::notify::notify_config_of(&config)
+        .ok_or_else(|| anyhow::anyhow!("notify: the default notification config does not load"))?;
+    // Delivery (src/notify/deliver/): the notification log and the outbox
+    // in bellwether.db; pending notifications of a previous run resume.
+    let (delivery, returned) = {
+        let data_dir = options.data_dir.clone();
+        let notify_config = notify_config.clone();
+        let url = external_url(&config, &listen);
+        let mut registry = registry;
+        tokio::task::spawn_blocking(move || {
+            let delivery = Deliverer::open(&data_dir, &notify_config, &url, &mut registry);
+            (delivery, registry)
+        })
+        .await
+        .context("opening the notification outbox panicked")?
+    };
+    registry = returned;
+    let delivery = delivery.map_err(|e| anyhow::anyhow!("notify: {e}"))?;
+    let delivery_worker = delivery.spawn();
+    let router = Router::new(&notify_config, silences.clone(), delivery.clone(), Clock::System);
     router.register_metrics(&mut registry);
     let router_task = tokio::spawn(router.clone().run());
     let dispatcher = Dispatcher::new(&mut registry, router.clone());
@@ -196,6 +209,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
                 dispatcher: &dispatcher,
                 rules: &rules,
                 alertmanager: &alertmanager_api,
+                delivery: &delivery,
             },
             &config_metrics,
             &status,
@@ -220,6 +234,13 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     }
     router.stop();
     let _ = router_task.await;
+    delivery.stop();
+    if tokio::time::timeout(std::time::Duration::from_secs(5), delivery_worker)
+        .await
+        .is_err()
+    {
+        tracing::warn!("notification delivery did not finish within 5s; pending notifications resume at the next start");
+    }
     shutdown.notify_one();
     let _ = server.await;
     tokio::task::spawn_blocking(move || storage.close())
@@ -236,6 +257,7 @@ struct Parts<'a> {
     dispatcher: &'a Dispatcher,
     rules: &'a Arc<RuleManager>,
     alertmanager: &'a api::silences::AlertmanagerApi,
+    delivery: &'a Deliverer,
 }
 
 /// Re-reads the config and the rule files; if either is bad, the whole
@@ -255,6 +277,14 @@ async fn reload(
             parts.scrape.apply_config(&config);
             if let Err(e) = parts.dispatcher.apply_config(&config) {
                 tracing::error!(error = %e, "alerting.alertmanagers could not be applied; alerts are not forwarded");
+            }
+            if let Some(notify) = crate::notify::notify_config_of(&config) {
+                if let Err(e) = parts
+                    .delivery
+                    .apply_config(&notify, &external_url(&config, listen))
+                {
+                    tracing::error!(error = %e, "notify receivers could not be rebuilt; the previous receivers stay in force");
+                }
             }
             parts
                 .rules

@@ -48,8 +48,48 @@ enum Command {
         #[command(subcommand)]
         what: TestCommand,
     },
+    /// Notification receivers.
+    Notify {
+        #[command(subcommand)]
+        what: NotifyCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum NotifyCommand {
+    /// Send a one-alert notification to a receiver now, through the real
+    /// receiver code (no outbox, no dedup); prints what was sent and the
+    /// answer. Exits 1 if any integration failed.
+    Test {
+        /// An alertmanager.yml. Without it, the `notify` section of
+        /// --config (or of the embedded default config) is used.
+        #[arg(long = "config.file")]
+        config_file: Option<PathBuf>,
+        /// The receiver to notify.
+        #[arg(long)]
+        receiver: String,
+        /// An annotation, `name=value` (repeatable). Default
+        /// `summary=Test notification from bellwether`.
+        #[arg(long = "annotation")]
+        annotations: Vec<String>,
+        /// When the alert started: RFC 3339 or Unix seconds. Default now.
+        #[arg(long = "starts-at")]
+        starts_at: Option<String>,
+        /// Send the alert as resolved (ended now).
+        #[arg(long)]
+        resolved: bool,
+        /// The alert's generator URL.
+        #[arg(long = "generator-url", default_value = "")]
+        generator_url: String,
+        /// The external URL templates see (`.ExternalURL`). Default
+        /// `web.external_url` of --config, else http://localhost:9471.
+        #[arg(long = "external-url")]
+        external_url: Option<String>,
+        /// The alert's labels, `name=value`; `alertname` defaults to `TestAlert`.
+        labels: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -134,7 +174,196 @@ fn main() -> ExitCode {
         Command::Test {
             what: TestCommand::Rules { files },
         } => test_rules(&files),
+        Command::Notify {
+            what:
+                NotifyCommand::Test {
+                    config_file,
+                    receiver,
+                    annotations,
+                    starts_at,
+                    resolved,
+                    generator_url,
+                    external_url,
+                    labels,
+                },
+        } => notify_test(NotifyTest {
+            am_file: config_file.as_deref(),
+            config_file: cli.run.config.as_deref(),
+            receiver,
+            annotations: &annotations,
+            starts_at: starts_at.as_deref(),
+            resolved,
+            generator_url,
+            external_url,
+            labels: &labels,
+        }),
         Command::Run => run(cli.run),
+    }
+}
+
+/// Loads the notify config from an alertmanager.yml, bellwether's config,
+/// or the embedded default config; also returns bellwether's
+/// `web.external_url` when known.
+fn load_notify_config(
+    am_file: Option<&std::path::Path>,
+    config_file: Option<&std::path::Path>,
+) -> Result<(bellwether::notify::config::NotifyConfig, Option<String>), Vec<String>> {
+    use bellwether::notify::config;
+    let from_config = |c: bellwether::config::Config| {
+        let url = c.web.external_url.clone();
+        c.notify_config.map(|n| (n, url)).ok_or_else(Vec::new)
+    };
+    match (am_file, config_file) {
+        (Some(file), _) => config::load_file(file).map(|n| (n, None)),
+        (None, Some(file)) => bellwether::config::load_file(file)
+            .map_err(|e| e.errors)
+            .and_then(from_config),
+        (None, None) => bellwether::config::load_str(bellwether::config::DEFAULT_CONFIG, "default")
+            .map_err(|e| e.errors)
+            .and_then(from_config),
+    }
+}
+
+struct NotifyTest<'a> {
+    am_file: Option<&'a std::path::Path>,
+    config_file: Option<&'a std::path::Path>,
+    receiver: String,
+    annotations: &'a [String],
+    starts_at: Option<&'a str>,
+    resolved: bool,
+    generator_url: String,
+    external_url: Option<String>,
+    labels: &'a [String],
+}
+
+/// `notify test`: one alert, routed as the dispatcher would group it, sent
+/// to every integration of the receiver.
+fn notify_test(args: NotifyTest<'_>) -> ExitCode {
+    use bellwether::notify::deliver::{self, http::Outcome};
+    use bellwether::notify::{matchers, route::RouteTree, types};
+    let fail = |message: String| {
+        eprintln!("bellwether: error: {message}");
+        ExitCode::from(1)
+    };
+    let (notify, configured_url) = match load_notify_config(args.am_file, args.config_file) {
+        Ok(n) => n,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if notify.receiver(&args.receiver).is_none() {
+        return fail(format!(
+            "no receiver named {:?} in the config",
+            args.receiver
+        ));
+    }
+    let mut labels = match matchers::parse_label_args(args.labels) {
+        Ok(l) => l,
+        Err(e) => return fail(format!("Failed to parse labels: {e}")),
+    };
+    if labels.get("alertname").is_none() {
+        labels.set("alertname", "TestAlert");
+    }
+    let mut annotations = std::collections::BTreeMap::new();
+    for a in args.annotations {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                annotations.insert(k.to_string(), v.to_string());
+            }
+            None => return fail(format!("annotation {a:?} is not name=value")),
+        }
+    }
+    if args.annotations.is_empty() {
+        annotations.insert("summary".into(), "Test notification from bellwether".into());
+    }
+    let now = bellwether::model::now_millis();
+    let starts_at = match args.starts_at {
+        Some(t) => match bellwether::api::prometheus::parse_time(t) {
+            Ok(ms) => ms,
+            Err(e) => return fail(format!("--starts-at: {e}")),
+        },
+        None => now,
+    };
+    // Group as the dispatcher would: the first route of this receiver.
+    let tree = RouteTree::new(&notify);
+    let routes = tree.routes_for(&labels);
+    let route = routes
+        .iter()
+        .find(|r| r.opts.receiver == args.receiver)
+        .or(routes.first());
+    let (group_key, group_labels, repeat, interval) = match route {
+        Some(r) => (
+            r.group_key(&labels),
+            r.group_labels(&labels),
+            r.opts.repeat_interval,
+            r.opts.group_interval,
+        ),
+        None => (
+            "{}:{}".to_string(),
+            bellwether::model::Labels::empty(),
+            std::time::Duration::from_secs(4 * 3600),
+            std::time::Duration::from_secs(300),
+        ),
+    };
+    let notification = types::Notification {
+        receiver: args.receiver.clone(),
+        group_key,
+        group_labels,
+        alerts: vec![types::Alert {
+            labels,
+            annotations,
+            starts_at,
+            ends_at: if args.resolved { now } else { 0 },
+            generator_url: args.generator_url,
+            updated_at: now,
+            timeout: false,
+        }],
+        now,
+        repeat_interval: repeat,
+        group_interval: interval,
+    };
+    let external_url = args
+        .external_url
+        .or(configured_url)
+        .unwrap_or_else(|| "http://localhost:9471".to_string());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("starting the runtime: {e}")),
+    };
+    let results =
+        match runtime.block_on(deliver::deliver_now(&notify, &external_url, &notification)) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+    if results.is_empty() {
+        println!(
+            "receiver {:?} has nothing to send this alert to",
+            args.receiver
+        );
+        return ExitCode::SUCCESS;
+    }
+    let mut ok = true;
+    for (key, sent, outcome) in results {
+        println!("== {key} -> {}", sent.target);
+        println!("{}", sent.body.trim_end());
+        match outcome {
+            Outcome::Delivered { answer } => println!("-- delivered: {}", answer.trim_end()),
+            Outcome::Retry { error, .. } | Outcome::Failed { error, .. } => {
+                ok = false;
+                println!("-- FAILED: {error}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

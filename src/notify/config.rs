@@ -44,6 +44,37 @@ pub struct NotifySection {
     pub time_intervals: Vec<NamedTimeInterval>,
     #[serde(default)]
     pub mute_time_intervals: Vec<NamedTimeInterval>,
+    /// bellwether's own: the outbox and notification log. Allowed next to
+    /// `config_file`.
+    #[serde(default)]
+    pub delivery: DeliverySettings,
+}
+
+/// bellwether's own `notify.delivery` settings (not part of alertmanager.yml).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// How long delivered, failed, expired and superseded outbox entries
+    /// and notification-log entries are kept (Alertmanager's
+    /// `--data.retention`). Default 120h.
+    pub retention: PromDuration,
+    /// An undelivered notification is given up (counted and logged) this
+    /// long after its flush, or after the route's `group_interval` if that
+    /// is longer. Default 1h.
+    pub expiry: PromDuration,
+    /// Timeout of one delivery attempt (HTTP request or SMTP session).
+    /// Default 30s.
+    pub timeout: PromDuration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            retention: PromDuration::from_secs(120 * 3600),
+            expiry: PromDuration::from_secs(3600),
+            timeout: PromDuration::from_secs(30),
+        }
+    }
 }
 
 /// A whole alertmanager.yml, as read from `config_file`.
@@ -78,6 +109,11 @@ pub struct NotifyConfig {
     pub time_intervals: BTreeMap<String, Vec<TimeInterval>>,
     /// Where it came from: `notify` (inline), the file, or the default.
     pub origin: String,
+    /// `notify.delivery` of bellwether's config (defaults for a bare
+    /// alertmanager.yml).
+    pub delivery: DeliverySettings,
+    /// bellwether's default templates plus the `templates` files, parsed.
+    pub notify_templates: std::sync::Arc<crate::template::NotifyTemplates>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -562,6 +598,12 @@ pub struct WebhookConfig {
     /// Most alerts per message (0 = all). Default 0.
     #[serde(default)]
     pub max_alerts: u64,
+    /// bellwether's own: sign every request with HMAC-SHA256 (headers
+    /// `X-Bellwether-Timestamp` and `X-Bellwether-Signature`). Default none.
+    pub hmac_secret: Option<Secret>,
+    /// File holding the HMAC secret (read at every send; trailing newline
+    /// ignored). Excludes `hmac_secret`.
+    pub hmac_secret_file: Option<String>,
 }
 
 /// `log_configs` entry (bellwether's own): the notification is written to
@@ -932,7 +974,7 @@ pub(crate) fn check(
     };
     check_route(&mut cx, &top.key("route"), &route, &names, &intervals);
 
-    let templates = parts
+    let templates: Vec<String> = parts
         .templates
         .iter()
         .map(|t| match base_dir {
@@ -942,6 +984,8 @@ pub(crate) fn check(
             _ => t.clone(),
         })
         .collect();
+
+    let notify_templates = load_templates(&mut cx, &top, &templates);
 
     if !cx.findings.is_empty() {
         return Err(cx.findings);
@@ -959,7 +1003,61 @@ pub(crate) fn check(
         templates,
         time_intervals: intervals,
         origin: origin.to_string(),
+        delivery: DeliverySettings::default(),
+        notify_templates,
     })
+}
+
+/// Reads the `templates` globs (a glob matching nothing is fine, as in
+/// Alertmanager) after bellwether's default templates and parses them.
+fn load_templates(
+    cx: &mut Checker<'_>,
+    top: &KeyPath,
+    globs: &[String],
+) -> std::sync::Arc<crate::template::NotifyTemplates> {
+    let mut files = vec![(
+        "default.tmpl".to_string(),
+        crate::notify::deliver::DEFAULT_TEMPLATES.to_string(),
+    )];
+    for (i, pattern) in globs.iter().enumerate() {
+        let at = top.key("templates").index(i);
+        let paths = match glob::glob(pattern) {
+            Ok(p) => p,
+            Err(e) => {
+                cx.error(&at, format!("invalid template glob {pattern:?}: {e}"));
+                continue;
+            }
+        };
+        for path in paths {
+            let read = path
+                .map_err(|e| e.to_string())
+                .and_then(|p| match std::fs::read_to_string(&p) {
+                    Ok(text) => Ok((p.display().to_string(), text)),
+                    Err(e) => Err(format!("cannot read template file {}: {e}", p.display())),
+                });
+            match read {
+                Ok(file) => {
+                    // Checked one by one so an error names its file.
+                    if let Err(e) =
+                        crate::template::NotifyTemplates::new(std::slice::from_ref(&file))
+                    {
+                        cx.error(&at, e);
+                    }
+                    files.push(file);
+                }
+                Err(e) => cx.error(&at, e),
+            }
+        }
+    }
+    match crate::template::NotifyTemplates::new(&files) {
+        Ok(t) => std::sync::Arc::new(t),
+        Err(e) => {
+            cx.error(&top.key("templates"), e);
+            std::sync::Arc::new(
+                crate::template::NotifyTemplates::new(&[]).expect("no templates parse"),
+            )
+        }
+    }
 }
 
 fn check_receiver(cx: &mut Checker<'_>, at: &KeyPath, r: &Receiver, global: &AmGlobal) {
@@ -1038,6 +1136,12 @@ fn check_receiver(cx: &mut Checker<'_>, at: &KeyPath, r: &Receiver, global: &AmG
             if a.url.is_empty() && a.name.is_empty() {
                 cx.error(&at, "missing name or url in Slack action configuration");
             }
+            if a.confirm.as_ref().is_some_and(|c| c.text.is_empty()) {
+                cx.error(
+                    &at.key("confirm"),
+                    "missing text in Slack confirmation configuration",
+                );
+            }
         }
     }
     for (i, c) in r.email_configs.iter().enumerate() {
@@ -1072,6 +1176,18 @@ fn check_receiver(cx: &mut Checker<'_>, at: &KeyPath, r: &Receiver, global: &AmG
             cx.error(&at, "missing URL in webhook config");
         } else if let Err(e) = check_url(&c.url) {
             cx.error(&at.key("url"), e);
+        }
+        if c.hmac_secret.is_some() && c.hmac_secret_file.is_some() {
+            cx.error(
+                &at,
+                "at most one of hmac_secret & hmac_secret_file must be configured",
+            );
+        }
+        if c.hmac_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().is_empty())
+        {
+            cx.error(&at.key("hmac_secret"), "hmac_secret must not be empty");
         }
     }
 }
@@ -1217,6 +1333,33 @@ pub(crate) fn check_section(
     node: Option<&Node>,
     base_dir: Option<&Path>,
 ) -> Result<NotifyConfig, Vec<Finding>> {
+    let delivery = section.delivery.clone();
+    let mut bad_delivery = Vec::new();
+    for (key, value) in [
+        ("retention", delivery.retention),
+        ("expiry", delivery.expiry),
+        ("timeout", delivery.timeout),
+    ] {
+        if value.0.is_zero() {
+            bad_delivery.push(Finding {
+                pos: node
+                    .and_then(|n| n.get("delivery"))
+                    .and_then(|n| n.get(key))
+                    .map(|n| n.pos),
+                path: format!("notify.delivery.{key}"),
+                message: format!("{key} must be greater than 0"),
+            });
+        }
+    }
+    if !bad_delivery.is_empty() {
+        return Err(bad_delivery);
+    }
+    let with_delivery = |r: Result<NotifyConfig, Vec<Finding>>| {
+        r.map(|mut c| {
+            c.delivery = delivery.clone();
+            c
+        })
+    };
     let Some(file) = section.config_file.clone() else {
         let parts = Parts {
             global: section.global,
@@ -1227,7 +1370,7 @@ pub(crate) fn check_section(
             time_intervals: section.time_intervals,
             mute_time_intervals: section.mute_time_intervals,
         };
-        return check(parts, node, base_dir, true, "notify");
+        return with_delivery(check(parts, node, base_dir, true, "notify"));
     };
     let at_file = |message: String| Finding {
         pos: node.and_then(|n| n.get("config_file")).map(|n| n.pos),
@@ -1235,7 +1378,10 @@ pub(crate) fn check_section(
         message,
     };
     if let Some(Kind::Map(entries)) = node.map(|n| &n.kind) {
-        if let Some(other) = entries.iter().find(|e| e.key != "config_file") {
+        if let Some(other) = entries
+            .iter()
+            .find(|e| e.key != "config_file" && e.key != "delivery")
+        {
             return Err(vec![Finding {
                 pos: Some(other.key_pos),
                 path: join_key(
@@ -1250,7 +1396,7 @@ pub(crate) fn check_section(
         Some(dir) if Path::new(&file).is_relative() => dir.join(&file),
         _ => PathBuf::from(&file),
     };
-    load_file(&path).map_err(|errors| errors.into_iter().map(at_file).collect())
+    with_delivery(load_file(&path).map_err(|errors| errors.into_iter().map(at_file).collect()))
 }
 
 /// Reads and checks an alertmanager.yml; errors are rendered

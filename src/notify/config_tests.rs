@@ -190,3 +190,34 @@ fn inhibit_rules_compile_legacy_and_new_matchers() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn webhook_hmac_keys_and_template_files_are_checked() {
+    let errors = load(
+        "route: {receiver: r}\nreceivers:\n  - name: r\n    webhook_configs:\n      - url: http://x/\n        hmac_secret: a\n        hmac_secret_file: /f\n",
+    )
+    .unwrap_err()
+    .join("\n");
+    assert!(
+        errors.contains("at most one of hmac_secret & hmac_secret_file"),
+        "{errors}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.tmpl"),
+        "{{ define \"x\" }}{{ nope }}{{ end }}",
+    )
+    .unwrap();
+    let text = format!(
+        "templates: ['{}/*.tmpl']\nroute: {{receiver: r}}\nreceivers: [{{name: r}}]\n",
+        dir.path().display()
+    );
+    let errors = load(&text).unwrap_err().join("\n");
+    assert!(errors.contains("templates[0]"), "{errors}");
+    assert!(errors.contains("function \"nope\" not defined"), "{errors}");
+    // A good file defines templates the receivers can use.
+    std::fs::write(dir.path().join("bad.tmpl"), "{{ define \"x\" }}ok{{ end }}").unwrap();
+    let config = load(&text).unwrap();
+    assert!(config.notify_templates.has("x"));
+    assert!(config.notify_templates.has("slack.default.title"));
+}

@@ -560,7 +560,8 @@ pub fn sort_alerts(alerts: &mut [Alert]) {
     });
 }
 
-/// Until the receivers are built: writes each notification to the log.
+/// Writes each notification to the log and nothing else (for tests of the
+/// router without the outbox).
 pub struct LogDelivery;
 
 impl Delivery for LogDelivery {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod dispatch;
 pub mod inhibit;
 pub mod marker;
+pub mod deliver;
 pub mod matchers;
 pub mod route;
 pub mod silences;

@@ -12,7 +12,7 @@ use gotmpl::parse::{Expr, ListNode, Node, Parser, PipeNode};
 use gotmpl::TemplateError;
 
 use super::exec::Parsed;
-use super::functions;
+use super::functions::{self, Dialect};
 
 /// A parse error at a byte offset (to report the first one in the source).
 struct Found {
@@ -21,7 +21,7 @@ struct Found {
     message: String,
 }
 
-pub fn parse(name: &str, text: &str) -> Result<Parsed, String> {
+pub fn parse(name: &str, text: &str, dialect: Dialect) -> Result<Parsed, String> {
     let structural = scan_blocks(text);
     let parsed = Parser::with_name(Some(name), text, "{{", "}}").and_then(|p| p.parse());
     let (tree, defines) = match parsed {
@@ -40,10 +40,10 @@ pub fn parse(name: &str, text: &str) -> Result<Parsed, String> {
     };
     let mut errors: Vec<Found> = structural.into_iter().collect();
     let mut vars = vec!["$".to_string()];
-    check_list(&tree, &mut vars, &mut errors);
+    check_list(&tree, &mut vars, &mut errors, dialect);
     for define in &defines {
         let mut vars = vec!["$".to_string()];
-        check_list(&define.body, &mut vars, &mut errors);
+        check_list(&define.body, &mut vars, &mut errors, dialect);
     }
     if let Some(first) = errors.into_iter().min_by_key(|f| f.offset) {
         return Err(format!(
@@ -97,48 +97,50 @@ fn from_gotmpl(text: &str, e: &TemplateError) -> Found {
     }
 }
 
-fn check_list(list: &ListNode, vars: &mut Vec<String>, errors: &mut Vec<Found>) {
+fn check_list(list: &ListNode, vars: &mut Vec<String>, errors: &mut Vec<Found>, dialect: Dialect) {
     for node in &list.nodes {
         match node {
-            Node::Action(a) => check_pipe(&a.pipe, vars, errors),
+            Node::Action(a) => check_pipe(&a.pipe, vars, errors, dialect),
             Node::If(b) | Node::With(b) | Node::Range(b) => {
                 let mark = vars.len();
-                check_pipe(&b.pipe, vars, errors);
-                check_list(&b.body, vars, errors);
+                check_pipe(&b.pipe, vars, errors, dialect);
+                check_list(&b.body, vars, errors, dialect);
                 if let Some(e) = &b.else_body {
-                    check_list(e, vars, errors);
+                    check_list(e, vars, errors, dialect);
                 }
                 vars.truncate(mark);
             }
             Node::Template(t) => {
                 if let Some(p) = &t.pipe {
-                    check_pipe(p, vars, errors);
+                    check_pipe(p, vars, errors, dialect);
                 }
             }
-            Node::List(l) => check_list(l, vars, errors),
+            Node::List(l) => check_list(l, vars, errors, dialect),
             Node::Text(_) | Node::Define(_) | Node::Break(_) | Node::Continue(_) => {}
         }
     }
 }
 
-fn check_pipe(pipe: &PipeNode, vars: &mut Vec<String>, errors: &mut Vec<Found>) {
+fn check_pipe(pipe: &PipeNode, vars: &mut Vec<String>, errors: &mut Vec<Found>, dialect: Dialect) {
     for decl in &pipe.decl {
         vars.push(decl.to_string());
     }
     for cmd in &pipe.commands {
         for arg in &cmd.args {
-            check_expr(arg, vars, errors);
+            check_expr(arg, vars, errors, dialect);
         }
     }
 }
 
-fn check_expr(expr: &Expr, vars: &mut Vec<String>, errors: &mut Vec<Found>) {
+fn check_expr(expr: &Expr, vars: &mut Vec<String>, errors: &mut Vec<Found>, dialect: Dialect) {
     match expr {
-        Expr::Identifier(pos, name) if !functions::is_defined(name) => errors.push(Found {
-            offset: pos.offset,
-            line: pos.line,
-            message: format!("function {} not defined", super::gofmt::go_quote(name)),
-        }),
+        Expr::Identifier(pos, name) if !functions::is_defined(name, dialect) => {
+            errors.push(Found {
+                offset: pos.offset,
+                line: pos.line,
+                message: format!("function {} not defined", super::gofmt::go_quote(name)),
+            })
+        }
         Expr::Variable(pos, name, _) if !vars.iter().any(|v| v == name.as_str()) => {
             errors.push(Found {
                 offset: pos.offset,
@@ -149,9 +151,9 @@ fn check_expr(expr: &Expr, vars: &mut Vec<String>, errors: &mut Vec<Found>) {
         Expr::Pipe(_, p) => {
             // A parenthesised pipeline's declarations stay in scope (Go's
             // parser appends them to the same variable list).
-            check_pipe(p, vars, errors);
+            check_pipe(p, vars, errors, dialect);
         }
-        Expr::Chain(_, inner, _) => check_expr(inner, vars, errors),
+        Expr::Chain(_, inner, _) => check_expr(inner, vars, errors, dialect),
         _ => {}
     }
 }

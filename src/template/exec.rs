@@ -100,8 +100,9 @@ impl<'a> State<'a> {
             At::Expr(e) => (expr_offset(e), expr_string(self.src(), e)),
             // Go positions a {{template}} at its name.
             At::Template(t) => (
-                self.src()[t.pos.offset..]
-                    .find(['"', '`'])
+                self.src()
+                    .get(t.pos.offset..)
+                    .and_then(|rest| rest.find(['"', '`']))
                     .map_or(t.pos.offset, |i| t.pos.offset + i),
                 template_string(self.src(), t),
             ),
@@ -153,10 +154,21 @@ impl<'a> State<'a> {
             Node::Action(a) => {
                 let val = self.eval_pipeline(dot, &a.pipe)?;
                 if a.pipe.decl.is_empty() {
-                    match val {
-                        Value::Nil => self.out.push_str("<no value>"),
-                        Value::String(s) | Value::Html(s) => self.out.push_str(&s),
-                        other => self.out.push_str(&other.go_display()),
+                    let text = match val {
+                        Value::Html(s) => {
+                            self.out.push_str(&s);
+                            return Ok(());
+                        }
+                        // html/template prints a missing value as nothing.
+                        Value::Nil if self.ctx.escape_html => String::new(),
+                        Value::Nil => "<no value>".to_string(),
+                        Value::String(s) => s.to_string(),
+                        other => other.go_display(),
+                    };
+                    if self.ctx.escape_html {
+                        self.out.push_str(&functions::html_text_escape(&text));
+                    } else {
+                        self.out.push_str(&text);
                     }
                 }
             }
@@ -210,6 +222,25 @@ impl<'a> State<'a> {
                 .map(|(k, v)| (Value::str(k), Value::str(v)))
                 .collect(),
             Value::Args(m) => m.iter().map(|(k, v)| (Value::str(k), v.clone())).collect(),
+            Value::Kv(m) => m
+                .iter()
+                .map(|(k, v)| (Value::str(k), Value::str(v)))
+                .collect(),
+            Value::Alerts(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (Value::Int(i as i64), Value::AmAlert(Arc::clone(a))))
+                .collect(),
+            Value::Pairs(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (Value::Int(i as i64), Value::Pair(Arc::new(p.clone()))))
+                .collect(),
+            Value::Strings(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (Value::Int(i as i64), Value::str(s)))
+                .collect(),
             Value::Nil => Vec::new(),
             other => {
                 let shown = other.go_display();
@@ -343,7 +374,7 @@ impl<'a> State<'a> {
         match first {
             Expr::Field(_, fields) => {
                 self.at = At::Expr(first);
-                return self.eval_field_chain(dot.clone(), fields, Some(cmd), final_);
+                return self.eval_field_chain(dot, dot.clone(), fields, Some(cmd), final_);
             }
             Expr::Chain(_, inner, fields) => {
                 self.at = At::Expr(first);
@@ -355,7 +386,7 @@ impl<'a> State<'a> {
                 }
                 // Go reports errors of the fields at the last node evaluated.
                 let receiver = self.eval_arg(dot, Param::Untyped, inner)?;
-                return self.eval_field_chain(receiver, fields, Some(cmd), final_);
+                return self.eval_field_chain(dot, receiver, fields, Some(cmd), final_);
             }
             Expr::Identifier(_, name) => {
                 return self.eval_function(dot, first, name, cmd, &cmd.args[1..], final_);
@@ -371,7 +402,7 @@ impl<'a> State<'a> {
                     self.not_a_function(cmd, &final_)?;
                     return Ok(value);
                 }
-                return self.eval_field_chain(value, fields, Some(cmd), final_);
+                return self.eval_field_chain(dot, value, fields, Some(cmd), final_);
             }
             _ => {}
         }
@@ -403,6 +434,7 @@ impl<'a> State<'a> {
     /// the last field only.
     fn eval_field_chain(
         &mut self,
+        dot: &Value,
         receiver: Value,
         fields: &[gotmpl::parse::SmolStr],
         cmd: Option<&'a CommandNode>,
@@ -414,6 +446,7 @@ impl<'a> State<'a> {
             let last = i + 1 == n;
             let has_args = last && (cmd.is_some_and(|c| c.args.len() > 1) || final_.is_some());
             receiver = self.eval_field(
+                dot,
                 field,
                 receiver,
                 has_args,
@@ -426,6 +459,7 @@ impl<'a> State<'a> {
 
     fn eval_field(
         &mut self,
+        dot: &Value,
         field: &str,
         receiver: Value,
         has_args: bool,
@@ -480,6 +514,128 @@ impl<'a> State<'a> {
                     return Ok(v);
                 }
             }
+            Value::AmData(d) => {
+                let value = match field {
+                    "Receiver" => Some(Value::String(Arc::clone(&d.receiver))),
+                    "Status" => Some(Value::String(Arc::clone(&d.status))),
+                    "Alerts" => Some(Value::Alerts(Arc::clone(&d.alerts))),
+                    "GroupLabels" => Some(Value::Kv(Arc::clone(&d.group_labels))),
+                    "CommonLabels" => Some(Value::Kv(Arc::clone(&d.common_labels))),
+                    "CommonAnnotations" => Some(Value::Kv(Arc::clone(&d.common_annotations))),
+                    "ExternalURL" => Some(Value::String(Arc::clone(&d.external_url))),
+                    _ => None,
+                };
+                if let Some(v) = value {
+                    if has_args {
+                        return Err(self.errorf(format!(
+                            "{field} has arguments but cannot be invoked as function"
+                        )));
+                    }
+                    return Ok(v);
+                }
+            }
+            Value::AmAlert(a) => {
+                let value = match field {
+                    "Status" => Some(Value::String(Arc::clone(&a.status))),
+                    "Labels" => Some(Value::Kv(Arc::clone(&a.labels))),
+                    "Annotations" => Some(Value::Kv(Arc::clone(&a.annotations))),
+                    "StartsAt" => Some(Value::Time(a.starts_at)),
+                    "EndsAt" => Some(Value::Time(a.ends_at)),
+                    "GeneratorURL" => Some(Value::String(Arc::clone(&a.generator_url))),
+                    "Fingerprint" => Some(Value::String(Arc::clone(&a.fingerprint))),
+                    _ => None,
+                };
+                if let Some(v) = value {
+                    if has_args {
+                        return Err(self.errorf(format!(
+                            "{field} has arguments but cannot be invoked as function"
+                        )));
+                    }
+                    return Ok(v);
+                }
+            }
+            Value::Pair(p) => {
+                let value = match field {
+                    "Name" => Some(Value::str(&p.0)),
+                    "Value" => Some(Value::str(&p.1)),
+                    _ => None,
+                };
+                if let Some(v) = value {
+                    if has_args {
+                        return Err(self.errorf(format!(
+                            "{field} has arguments but cannot be invoked as function"
+                        )));
+                    }
+                    return Ok(v);
+                }
+            }
+            Value::Alerts(list) if matches!(field, "Firing" | "Resolved") => {
+                self.no_method_args(field, cmd, &final_)?;
+                let want = if field == "Firing" {
+                    "firing"
+                } else {
+                    "resolved"
+                };
+                return Ok(Value::Alerts(Arc::new(
+                    list.iter()
+                        .filter(|a| &*a.status == want)
+                        .cloned()
+                        .collect(),
+                )));
+            }
+            Value::Pairs(list) if matches!(field, "Names" | "Values") => {
+                self.no_method_args(field, cmd, &final_)?;
+                let names = field == "Names";
+                return Ok(Value::Strings(Arc::new(
+                    list.iter()
+                        .map(|(k, v)| if names { k.clone() } else { v.clone() })
+                        .collect(),
+                )));
+            }
+            Value::Kv(m) => {
+                match field {
+                    "SortedPairs" | "Names" | "Values" => {
+                        self.no_method_args(field, cmd, &final_)?;
+                        let pairs = sorted_pairs(m);
+                        return Ok(match field {
+                            "SortedPairs" => Value::Pairs(Arc::new(pairs)),
+                            "Names" => {
+                                Value::Strings(Arc::new(pairs.into_iter().map(|p| p.0).collect()))
+                            }
+                            _ => Value::Strings(Arc::new(pairs.into_iter().map(|p| p.1).collect())),
+                        });
+                    }
+                    "Remove" => {
+                        let mut args = Vec::new();
+                        if let Some(c) = cmd {
+                            for arg in &c.args[1..] {
+                                args.push(self.eval_arg(dot, Param::StrSlice, arg)?);
+                            }
+                        }
+                        if let Some(f) = final_ {
+                            args.push(self.validate_type(f, Param::StrSlice)?);
+                        }
+                        if args.len() != 1 {
+                            return Err(self.errorf(format!(
+                                "wrong number of args for Remove: want 1 got {}",
+                                args.len()
+                            )));
+                        }
+                        let keys: Vec<String> = match &args[0] {
+                            Value::Strings(v) => v.as_ref().clone(),
+                            _ => Vec::new(),
+                        };
+                        let mut rest = m.as_ref().clone();
+                        rest.retain(|k, _| !keys.contains(k));
+                        return Ok(Value::Kv(Arc::new(rest)));
+                    }
+                    _ => {}
+                }
+                if has_args {
+                    return Err(self.errorf(format!("{field} is not a method but has arguments")));
+                }
+                return Ok(Value::str(m.get(field).map_or("", String::as_str)));
+            }
             Value::Labels(m) => {
                 if has_args {
                     return Err(self.errorf(format!("{field} is not a method but has arguments")));
@@ -498,6 +654,23 @@ impl<'a> State<'a> {
         Err(self.errorf(format!("can't evaluate field {field} in type {type_name}")))
     }
 
+    /// Go's check that a method without parameters got no arguments.
+    fn no_method_args(
+        &self,
+        field: &str,
+        cmd: Option<&'a CommandNode>,
+        final_: &Option<Value>,
+    ) -> R<()> {
+        let args =
+            cmd.map_or(0, |c| c.args.len().saturating_sub(1)) + usize::from(final_.is_some());
+        if args != 0 {
+            return Err(self.errorf(format!(
+                "wrong number of args for {field}: want 0 got {args}"
+            )));
+        }
+        Ok(())
+    }
+
     fn eval_function(
         &mut self,
         dot: &Value,
@@ -508,7 +681,7 @@ impl<'a> State<'a> {
         final_: Option<Value>,
     ) -> R<Value> {
         self.at = At::Expr(ident);
-        let Some(sig) = functions::signature(name) else {
+        let Some(sig) = functions::signature(name, self.ctx.dialect) else {
             return Err(self.errorf(format!(
                 "{} is not a defined function",
                 super::gofmt::go_quote(name)
@@ -572,7 +745,11 @@ impl<'a> State<'a> {
     fn validate_type(&self, value: Value, param: Param) -> R<Value> {
         if value == Value::Nil {
             return match param {
-                Param::Untyped | Param::Any | Param::Sample | Param::QueryResult => Ok(Value::Nil),
+                Param::Untyped
+                | Param::Any
+                | Param::Sample
+                | Param::QueryResult
+                | Param::StrSlice => Ok(Value::Nil),
                 Param::Reflect => Err(self.errorf("invalid value; expected reflect.Value")),
                 Param::Str => Err(self.errorf("invalid value; expected string")),
             };
@@ -582,6 +759,7 @@ impl<'a> State<'a> {
             Param::Str => matches!(value, Value::String(_)),
             Param::Sample => matches!(value, Value::Sample(_)),
             Param::QueryResult => matches!(value, Value::QueryResult(_)),
+            Param::StrSlice => matches!(value, Value::Strings(_)),
         };
         if ok {
             Ok(value)
@@ -600,21 +778,25 @@ impl<'a> State<'a> {
             Expr::Dot(_) => dot.clone(),
             Expr::Nil(_) => {
                 return match param {
-                    Param::Any | Param::Sample | Param::QueryResult | Param::Untyped => {
-                        Ok(Value::Nil)
-                    }
+                    Param::Any
+                    | Param::Sample
+                    | Param::QueryResult
+                    | Param::Untyped
+                    | Param::StrSlice => Ok(Value::Nil),
                     Param::Str | Param::Reflect => {
                         Err(self.errorf(format!("cannot assign nil to {}", param.go_type())))
                     }
                 };
             }
-            Expr::Field(_, fields) => self.eval_field_chain(dot.clone(), fields, None, None)?,
+            Expr::Field(_, fields) => {
+                self.eval_field_chain(dot, dot.clone(), fields, None, None)?
+            }
             Expr::Variable(_, name, fields) => {
                 let v = self.var_value(name)?;
                 if fields.is_empty() {
                     v
                 } else {
-                    self.eval_field_chain(v, fields, None, None)?
+                    self.eval_field_chain(dot, v, fields, None, None)?
                 }
             }
             Expr::Pipe(_, pipe) => self.eval_pipeline(dot, pipe)?,
@@ -627,7 +809,7 @@ impl<'a> State<'a> {
                     )));
                 }
                 let receiver = self.eval_arg(dot, Param::Untyped, inner)?;
-                self.eval_field_chain(receiver, fields, None, None)?
+                self.eval_field_chain(dot, receiver, fields, None, None)?
             }
             Expr::String(_, s) => {
                 return match param {
@@ -678,7 +860,7 @@ impl<'a> State<'a> {
     /// bare identifier): called with no arguments.
     fn eval_function_bare(&mut self, ident: &'a Expr, name: &str) -> R<Value> {
         self.at = At::Expr(ident);
-        let Some(sig) = functions::signature(name) else {
+        let Some(sig) = functions::signature(name, self.ctx.dialect) else {
             return Err(self.errorf(format!(
                 "{} is not a defined function",
                 super::gofmt::go_quote(name)
@@ -700,6 +882,20 @@ impl<'a> State<'a> {
             Err(e) => Err(self.errorf(format!("error calling {name}: {e}"))),
         }
     }
+}
+
+/// Alertmanager's `KV.SortedPairs`: `alertname` first, then by name.
+fn sorted_pairs(m: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(m.len());
+    if let Some(v) = m.get("alertname") {
+        pairs.push(("alertname".into(), v.clone()));
+    }
+    pairs.extend(
+        m.iter()
+            .filter(|(k, _)| k.as_str() != "alertname")
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    pairs
 }
 
 // ---- Go's node String() forms, for error contexts ----

@@ -10,10 +10,41 @@ use super::gofmt::{format_float, format_float_v, go_quote, sprint, sprintf, spri
 use super::value::{SampleValue, Value};
 use super::QueryFunc;
 
+/// Which function map a template sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// Prometheus 2.42's alert templates.
+    Prometheus,
+    /// Alertmanager 0.25's notification templates (template.DefaultFuncs).
+    Alertmanager,
+}
+
 /// What the functions may reach besides their arguments.
 pub struct Context<'a> {
     pub query: &'a dyn QueryFunc,
     pub external_url: &'a str,
+    pub dialect: Dialect,
+    /// Escape every action's output for HTML text (what html/template does
+    /// in text context), except `safeHtml` values.
+    pub escape_html: bool,
+}
+
+/// html/template's escaping of text: `"` `&` `'` `+` `<` `>` and NUL.
+pub fn html_text_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("&#34;"),
+            '&' => out.push_str("&amp;"),
+            '\'' => out.push_str("&#39;"),
+            '+' => out.push_str("&#43;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\0' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A parameter's Go type, for text/template's argument checks.
@@ -31,6 +62,8 @@ pub enum Param {
     Sample,
     /// `template.queryResult`
     QueryResult,
+    /// `[]string`
+    StrSlice,
 }
 
 impl Param {
@@ -41,6 +74,7 @@ impl Param {
             Param::Str => "string",
             Param::Sample => "*template.sample",
             Param::QueryResult => "template.queryResult",
+            Param::StrSlice => "[]string",
         }
     }
 }
@@ -65,11 +99,25 @@ const fn sig(params: &'static [Param], variadic: Option<Param>) -> Signature {
     }
 }
 
-use Param::{Any, QueryResult, Reflect, Sample, Str};
+use Param::{Any, QueryResult, Reflect, Sample, Str, StrSlice};
 
-/// Every function a Prometheus 2.42 alert template can call, with its Go
-/// signature; `None` for unknown names.
-pub fn signature(name: &str) -> Option<Signature> {
+/// Every function a template of `dialect` can call, with its Go signature;
+/// `None` for unknown names.
+pub fn signature(name: &str, dialect: Dialect) -> Option<Signature> {
+    if dialect == Dialect::Alertmanager {
+        return match name {
+            "toUpper" | "toLower" | "title" | "safeHtml" => Some(sig(&[Str], None)),
+            "join" => Some(sig(&[Str, StrSlice], None)),
+            "match" => Some(sig(&[Str, Str], None)),
+            "reReplaceAll" => Some(sig(&[Str, Str, Str], None)),
+            "stringSlice" => Some(sig(&[], Some(Str))),
+            "and" | "or" | "not" | "len" | "index" | "slice" | "call" | "eq" | "ne" | "lt"
+            | "le" | "gt" | "ge" | "html" | "js" | "urlquery" | "print" | "println" | "printf" => {
+                signature(name, Dialect::Prometheus)
+            }
+            _ => None,
+        };
+    }
     Some(match name {
         // text/template builtins
         "and" => Signature {
@@ -106,8 +154,8 @@ pub fn signature(name: &str) -> Option<Signature> {
 }
 
 /// Is `name` a function templates may call (the parser's check)?
-pub fn is_defined(name: &str) -> bool {
-    signature(name).is_some()
+pub fn is_defined(name: &str, dialect: Dialect) -> bool {
+    signature(name, dialect).is_some()
 }
 
 const NIL_DEREF: &str = "runtime error: invalid memory address or nil pointer dereference";
@@ -210,7 +258,20 @@ pub fn call(name: &str, args: &[Value], ctx: &Context<'_>) -> Result<Value, Stri
         }
         "safeHtml" => Value::Html(s(0).into()),
         "match" => Value::Bool(compile_regex(s(0))?.is_match(s(1))),
+        "title" if ctx.dialect == Dialect::Alertmanager => Value::String(title_cased(s(0)).into()),
         "title" => Value::String(title(s(0)).into()),
+        "join" => match args.get(1) {
+            Some(Value::Strings(items)) => Value::String(items.join(s(0)).into()),
+            _ => Value::str(""),
+        },
+        "stringSlice" => Value::Strings(Arc::new(
+            args.iter()
+                .map(|a| match a {
+                    Value::String(s) => s.to_string(),
+                    _ => String::new(),
+                })
+                .collect(),
+        )),
         "toUpper" => Value::String(map_runes(s(0), char::to_uppercase).into()),
         "toLower" => Value::String(map_runes(s(0), char::to_lowercase).into()),
         "graphLink" => {
@@ -439,6 +500,31 @@ fn title(s: &str) -> String {
             out
         })
         .collect()
+}
+
+/// `cases.Title(language.AmericanEnglish).String` (Alertmanager's
+/// `title`): each word's first letter upper-cased, the rest lower-cased; an
+/// apostrophe inside a word does not start a new one.
+fn title_cased(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_word = false;
+    let mut prev = ' ';
+    for c in s.chars() {
+        let letter = c.is_alphanumeric();
+        if letter {
+            if in_word {
+                out.extend(c.to_lowercase());
+            } else {
+                out.extend(c.to_uppercase());
+            }
+            in_word = true;
+        } else {
+            out.push(c);
+            in_word = in_word && (c == '\'' || c == '’') && prev.is_alphanumeric();
+        }
+        prev = c;
+    }
+    out
 }
 
 /// Go's `net.SplitHostPort`; `None` where Go returns an error.
@@ -718,6 +804,10 @@ fn length(v: &Value) -> Result<i64, String> {
         Value::Labels(m) => m.len() as i64,
         Value::Args(m) => m.len() as i64,
         Value::QueryResult(q) => q.len() as i64,
+        Value::Kv(m) => m.len() as i64,
+        Value::Pairs(p) => p.len() as i64,
+        Value::Strings(v) => v.len() as i64,
+        Value::Alerts(v) => v.len() as i64,
         other => return Err(format!("len of type {}", indirect_type_name(other))),
     })
 }
@@ -772,7 +862,23 @@ fn index(args: &[Value]) -> Result<Value, String> {
                     None => return Err(format!("index out of range: {x}")),
                 }
             }
-            Value::Labels(m) => Value::str(m.get(map_key(idx)?).map_or("", String::as_str)),
+            Value::Labels(m) | Value::Kv(m) => {
+                Value::str(m.get(map_key(idx)?).map_or("", String::as_str))
+            }
+            Value::Strings(v) => {
+                let x = index_arg(idx, v.len())?;
+                match v.get(x) {
+                    Some(s) => Value::str(s),
+                    None => return Err(format!("index out of range: {x}")),
+                }
+            }
+            Value::Alerts(v) => {
+                let x = index_arg(idx, v.len())?;
+                match v.get(x) {
+                    Some(a) => Value::AmAlert(Arc::clone(a)),
+                    None => return Err(format!("index out of range: {x}")),
+                }
+            }
             Value::Args(m) => m.get(map_key(idx)?).cloned().unwrap_or(Value::Nil),
             Value::Nil => return Err("index of nil pointer".into()),
             other => {

@@ -517,6 +517,18 @@ fn format_arg(out: &mut String, arg: &Value, verb: char, spec: &Spec) {
             'q' => spec.pad(out, &go_quote(&arg.go_display()), false),
             _ => bad_verb(out, verb, arg, spec),
         },
+        Value::Kv(_)
+        | Value::Pairs(_)
+        | Value::Pair(_)
+        | Value::Strings(_)
+        | Value::Alerts(_)
+        | Value::AmAlert(_)
+        | Value::AmData(_) => match verb {
+            // Alertmanager's data types: their %v form for every verb
+            // that prints them (element-wise verbs are not reproduced).
+            'v' | 's' => spec.pad(out, &arg.go_value_string(), false),
+            _ => bad_verb(out, verb, arg, spec),
+        },
         Value::Labels(map) => {
             // Maps format each key and value with the verb.
             let mut body = String::from("map[");

@@ -73,7 +73,7 @@ fn parse_cached(name: &str, text: &str) -> Arc<Result<exec::Parsed, String>> {
     if let Some(hit) = CACHE.lock().as_ref().and_then(|c| c.get(&key)) {
         return Arc::clone(hit);
     }
-    let parsed = Arc::new(check::parse(name, text));
+    let parsed = Arc::new(check::parse(name, text, functions::Dialect::Prometheus));
     let mut guard = CACHE.lock();
     let cache = guard.get_or_insert_with(HashMap::new);
     if cache.len() >= CACHE_LIMIT {
@@ -119,6 +119,8 @@ pub fn expand_alert_template(
     let ctx = functions::Context {
         query,
         external_url: data.external_url,
+        dialect: functions::Dialect::Prometheus,
+        escape_html: false,
     };
     exec::execute(parsed, root, &ctx).map_err(|e| format!("error executing template {name}: {e}"))
 }
@@ -131,5 +133,103 @@ pub fn check_alert_template(alert_name: &str, text: &str) -> Result<(), String> 
     match parse_cached(&name, &full).as_ref() {
         Ok(_) => Ok(()),
         Err(e) => Err(e.clone()),
+    }
+}
+
+pub use value::{AmAlert, AmData, GO_ZERO_TIME_MS};
+
+/// Alertmanager 0.25's notification templates: a library of `{{define}}`s
+/// (bellwether's defaults, then the user's `templates:` files, later names
+/// replacing earlier ones) and the texts of receiver fields executed
+/// against it with Alertmanager's data (`.Receiver`, `.Alerts.Firing`,
+/// `.CommonLabels.SortedPairs`, …) and function map.
+pub struct NotifyTemplates {
+    defines: BTreeMap<String, Arc<gotmpl::parse::ListNode>>,
+    /// Parsed field texts merged with the library.
+    cache: Mutex<HashMap<String, Arc<Result<exec::Parsed, String>>>>,
+}
+
+impl std::fmt::Debug for NotifyTemplates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyTemplates")
+            .field("defines", &self.defines.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Alertmanager templates have no `query`.
+struct NoQuery;
+
+impl QueryFunc for NoQuery {
+    fn query(&self, _expr: &str) -> Result<Vec<QuerySample>, String> {
+        Err("query is not available in notification templates".into())
+    }
+}
+
+impl NotifyTemplates {
+    /// Parses `files` (name, text) in order; Err names the file with Go's
+    /// parse message. Text outside `{{define}}`s is ignored, as in
+    /// Alertmanager.
+    pub fn new(files: &[(String, String)]) -> Result<NotifyTemplates, String> {
+        let mut defines = BTreeMap::new();
+        for (name, text) in files {
+            let parsed = check::parse(name, text, functions::Dialect::Alertmanager)?;
+            defines.extend(parsed.defines);
+        }
+        Ok(NotifyTemplates {
+            defines,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether a template of this name is defined.
+    pub fn has(&self, name: &str) -> bool {
+        self.defines.contains_key(name)
+    }
+
+    /// Alertmanager's `ExecuteTextString`: `text` executed with `data`
+    /// (text/template: no HTML escaping); an empty text gives "".
+    pub fn execute_text(&self, text: &str, data: &AmData) -> Result<String, String> {
+        self.execute(text, data, false)
+    }
+
+    /// Alertmanager's `ExecuteHTMLString` (html/template), approximated:
+    /// every action's output is HTML-escaped as html/template escapes text
+    /// (`safeHtml` values are not), whatever the context.
+    pub fn execute_html(&self, text: &str, data: &AmData) -> Result<String, String> {
+        self.execute(text, data, true)
+    }
+
+    fn execute(&self, text: &str, data: &AmData, escape_html: bool) -> Result<String, String> {
+        if text.is_empty() {
+            return Ok(String::new());
+        }
+        let parsed = {
+            let mut cache = self.cache.lock();
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            Arc::clone(cache.entry(text.to_string()).or_insert_with(|| {
+                Arc::new(
+                    check::parse("", text, functions::Dialect::Alertmanager).map(|mut p| {
+                        let own = std::mem::take(&mut p.defines);
+                        p.defines = self.defines.clone();
+                        p.defines.extend(own);
+                        p
+                    }),
+                )
+            }))
+        };
+        let parsed = match parsed.as_ref() {
+            Ok(p) => p,
+            Err(e) => return Err(e.clone()),
+        };
+        let ctx = functions::Context {
+            query: &NoQuery,
+            external_url: &data.external_url,
+            dialect: functions::Dialect::Alertmanager,
+            escape_html,
+        };
+        exec::execute(parsed, value::Value::AmData(Arc::new(data.clone())), &ctx)
     }
 }

@@ -26,6 +26,34 @@ pub struct DataValue {
     pub value: f64,
 }
 
+/// Alertmanager's `template.Alert`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmAlert {
+    pub status: Arc<str>,
+    pub labels: Arc<BTreeMap<String, String>>,
+    pub annotations: Arc<BTreeMap<String, String>>,
+    /// Unix ms ([`GO_ZERO_TIME_MS`] for an unset time).
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub generator_url: Arc<str>,
+    pub fingerprint: Arc<str>,
+}
+
+/// Go's zero `time.Time` (0001-01-01T00:00:00Z) in Unix ms.
+pub const GO_ZERO_TIME_MS: i64 = -62_135_596_800_000;
+
+/// Alertmanager's `template.Data`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmData {
+    pub receiver: Arc<str>,
+    pub status: Arc<str>,
+    pub alerts: Arc<Vec<Arc<AmAlert>>>,
+    pub group_labels: Arc<BTreeMap<String, String>>,
+    pub common_labels: Arc<BTreeMap<String, String>>,
+    pub common_annotations: Arc<BTreeMap<String, String>>,
+    pub external_url: Arc<str>,
+}
+
 /// A template value with its Go type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -55,6 +83,20 @@ pub enum Value {
     /// `*time.Time` in UTC, as Unix milliseconds (`toTime` goes through
     /// Prometheus's millisecond `model.Time`).
     Time(i64),
+    /// Alertmanager's `template.KV` (a `map[string]string` with methods).
+    Kv(Arc<BTreeMap<String, String>>),
+    /// Alertmanager's `template.Pairs`.
+    Pairs(Arc<Vec<(String, String)>>),
+    /// Alertmanager's `template.Pair`.
+    Pair(Arc<(String, String)>),
+    /// `[]string`.
+    Strings(Arc<Vec<String>>),
+    /// Alertmanager's `template.Alerts`.
+    Alerts(Arc<Vec<Arc<AmAlert>>>),
+    /// Alertmanager's `template.Alert`.
+    AmAlert(Arc<AmAlert>),
+    /// Alertmanager's `*template.Data`.
+    AmData(Arc<AmData>),
 }
 
 pub const DATA_TYPE_NAME: &str =
@@ -81,6 +123,13 @@ impl Value {
             Value::Sample(_) => "*template.sample",
             Value::QueryResult(_) => "template.queryResult",
             Value::Time(_) => "*time.Time",
+            Value::Kv(_) => "template.KV",
+            Value::Pairs(_) => "template.Pairs",
+            Value::Pair(_) => "template.Pair",
+            Value::Strings(_) => "[]string",
+            Value::Alerts(_) => "template.Alerts",
+            Value::AmAlert(_) => "template.Alert",
+            Value::AmData(_) => "*template.Data",
         }
         .to_string()
     }
@@ -97,7 +146,16 @@ impl Value {
             Value::Labels(m) => !m.is_empty(),
             Value::Args(m) => !m.is_empty(),
             Value::QueryResult(v) => !v.is_empty(),
-            Value::Data(_) | Value::Sample(_) | Value::Time(_) => true,
+            Value::Kv(m) => !m.is_empty(),
+            Value::Pairs(v) => !v.is_empty(),
+            Value::Strings(v) => !v.is_empty(),
+            Value::Alerts(v) => !v.is_empty(),
+            Value::Data(_)
+            | Value::Sample(_)
+            | Value::Time(_)
+            | Value::Pair(_)
+            | Value::AmAlert(_)
+            | Value::AmData(_) => true,
         }
     }
 
@@ -143,6 +201,31 @@ impl Value {
                 format!("[{}]", items.join(" "))
             }
             Value::Time(ms) => time_string(*ms),
+            Value::Kv(m) => labels_map(m),
+            Value::Pairs(v) => {
+                let items: Vec<String> = v.iter().map(|(k, v)| format!("{{{k} {v}}}")).collect();
+                format!("[{}]", items.join(" "))
+            }
+            Value::Pair(p) => format!("{{{} {}}}", p.0, p.1),
+            Value::Strings(v) => format!("[{}]", v.join(" ")),
+            Value::Alerts(v) => {
+                let items: Vec<String> = v.iter().map(|a| alert_struct(a)).collect();
+                format!("[{}]", items.join(" "))
+            }
+            Value::AmAlert(a) => alert_struct(a),
+            Value::AmData(d) => {
+                let alerts: Vec<String> = d.alerts.iter().map(|a| alert_struct(a)).collect();
+                format!(
+                    "&{{{} {} [{}] {} {} {} {}}}",
+                    d.receiver,
+                    d.status,
+                    alerts.join(" "),
+                    labels_map(&d.group_labels),
+                    labels_map(&d.common_labels),
+                    labels_map(&d.common_annotations),
+                    d.external_url
+                )
+            }
         }
     }
 
@@ -165,6 +248,19 @@ fn fake_pointer(i: usize) -> String {
 fn labels_map(m: &BTreeMap<String, String>) -> String {
     let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{v}")).collect();
     format!("map[{}]", items.join(" "))
+}
+
+fn alert_struct(a: &AmAlert) -> String {
+    format!(
+        "{{{} {} {} {} {} {} {}}}",
+        a.status,
+        labels_map(&a.labels),
+        labels_map(&a.annotations),
+        time_string(a.starts_at),
+        time_string(a.ends_at),
+        a.generator_url,
+        a.fingerprint
+    )
 }
 
 fn sample_struct(s: &SampleValue) -> String {

@@ -9,6 +9,7 @@ mod crash;
 mod default_rules;
 mod lifecycle;
 mod notify_dispatch;
+mod notify_delivery;
 mod notify_routes;
 mod promql;
 mod remote_write;
