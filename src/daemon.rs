@@ -80,6 +80,16 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let ingest_metrics = crate::ingest::IngestMetrics::default();
     ingest_metrics.register(&mut registry);
     storage.register_metrics(&mut registry);
+    let llm = Arc::new(
+        crate::llm::UsageService::start(
+            storage.clone(),
+            &options.data_dir,
+            &config.llm,
+            &listen,
+            &mut registry,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
     let scrape = Arc::new(ScrapeManager::new(storage.clone(), &mut registry));
     scrape.apply_config(&config);
 
@@ -136,6 +146,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         targets: scrape.clone(),
         status: status.clone(),
         rules: rules.clone(),
+        llm: Some(llm.clone()),
     };
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);
@@ -159,6 +170,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
                 scrape: &scrape,
                 dispatcher: &dispatcher,
                 rules: &rules,
+                llm: &llm,
             },
             &config_metrics,
             &status,
@@ -182,6 +194,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     }
     shutdown.notify_one();
     let _ = server.await;
+    // After the server: no usage arrives any more; the queue is written.
+    tokio::task::spawn_blocking(move || llm.shutdown())
+        .await
+        .context("LLM usage shutdown panicked")?;
     tokio::task::spawn_blocking(move || storage.close())
         .await
         .context("store shutdown panicked")?
@@ -195,6 +211,7 @@ struct Parts<'a> {
     scrape: &'a ScrapeManager,
     dispatcher: &'a Dispatcher,
     rules: &'a Arc<RuleManager>,
+    llm: &'a crate::llm::UsageService,
 }
 
 /// Re-reads the config and the rule files; if either is bad, the whole
@@ -212,6 +229,7 @@ async fn reload(
     match loaded {
         Ok((config, groups)) => {
             parts.scrape.apply_config(&config);
+            parts.llm.apply_config(&config.llm);
             if let Err(e) = parts.dispatcher.apply_config(&config) {
                 tracing::error!(error = %e, "alerting.alertmanagers could not be applied; alerts are not forwarded");
             }

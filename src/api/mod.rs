@@ -86,6 +86,9 @@ pub struct AppState {
     /// Flags, start time and the loaded config, for `/api/v1/status/*`.
     pub status: Arc<RuntimeStatus>,
     pub rules: Arc<dyn RuleSource>,
+    /// The LLM usage service (`/api/v1/usage`, `/api/v1/events`); `None`
+    /// answers 503 there.
+    pub llm: Option<Arc<crate::llm::UsageService>>,
 }
 
 /// The whole HTTP API.
@@ -103,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .merge(status::routes())
         .merge(export::routes())
         .merge(crate::ingest::routes())
+        .merge(crate::llm::api::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -196,5 +200,6 @@ pub fn test_state(storage: Storage) -> AppState {
             crate::config::DEFAULT_CONFIG,
         )),
         rules: Arc::new(NoRules),
+        llm: None,
     }
 }

@@ -142,8 +142,8 @@ impl Tokens {
 
 impl Rates {
     /// Cost in femto-dollars of `tokens` (OpenTelemetry convention):
-    /// `(input − cache_read − cache_write) × input + cache_read × cache_read
-    /// + cache_write × cache_write + output × output`. Reasoning tokens are
+    /// `(input − cache_read − cache_write) × input + cache_read × cache_read +
+    /// cache_write × cache_write + output × output`. Reasoning tokens are
     /// inside `output` and are not added again. Inconsistent counts (cache
     /// larger than input) are clamped, not wrapped; the API refuses them first.
     pub fn cost(&self, tokens: &Tokens) -> u128 {
@@ -281,7 +281,7 @@ pub fn femto_to_micro(femto: u128) -> i64 {
 /// Dollars (as sent in `cost_usd`) to femto-dollars, rounded to the nearest
 /// femto-dollar. `None` for a negative, non-finite or absurd (≥ $1e9) value.
 pub fn usd_to_femto(usd: f64) -> Option<u128> {
-    if !usd.is_finite() || usd < 0.0 || usd >= 1e9 {
+    if !usd.is_finite() || !(0.0..1e9).contains(&usd) {
         return None;
     }
     // 1e9 × 1e15 = 1e24 < 2^80: exact enough for an f64 product, and within u128.
@@ -312,17 +312,23 @@ impl PriceTable {
     /// the longest prefix, then a regex), then whose provider match does;
     /// the first in the file among equals.
     pub fn lookup(&self, provider: &str, model: &str) -> Option<&ModelPrices> {
-        let mut best: Option<(&ModelPrices, ((u8, usize), (u8, usize)))> = None;
-        for entry in &self.models {
+        self.lookup_index(provider, model).map(|i| &self.models[i])
+    }
+
+    /// [`Self::lookup`], as an index into `models` (for callers that cache it).
+    pub fn lookup_index(&self, provider: &str, model: &str) -> Option<usize> {
+        type Rank = ((u8, usize), (u8, usize));
+        let mut best: Option<(usize, Rank)> = None;
+        for (i, entry) in self.models.iter().enumerate() {
             if !entry.provider.matches(provider) || !entry.model.matches(model) {
                 continue;
             }
             let rank = (entry.model.rank(), entry.provider.rank());
             if best.as_ref().is_none_or(|(_, r)| rank > *r) {
-                best = Some((entry, rank));
+                best = Some((i, rank));
             }
         }
-        best.map(|(entry, _)| entry)
+        best.map(|(i, _)| i)
     }
 
     /// Prices one request at time `t`. A reported cost wins; otherwise the

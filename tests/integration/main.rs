@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod default_rules;
 mod lifecycle;
+mod llm_usage;
 mod notify_routes;
 mod promql;
 mod remote_write;

@@ -220,8 +220,8 @@ fn gemini_2_5_pro_reprices_the_whole_request_over_200k() {
 }
 
 /// Claude Sonnet 4.5 over 200k input tokens (cache reads included, as
-/// Anthropic counts for the threshold): 150,000 cache read + 60,000 uncached
-/// + 1,000 out → long-context rates: 60,000 × $6 + 150,000 × $0.60 +
+/// Anthropic counts for the threshold): 150,000 cache read, 60,000 uncached
+/// and 1,000 out take the long-context rates: 60,000 × $6 + 150,000 × $0.60 +
 /// 1,000 × $22.50 = $0.36 + $0.09 + $0.0225 = $0.4725.
 #[test]
 fn claude_sonnet_long_context_tier_counts_cached_input() {
