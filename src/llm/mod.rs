@@ -18,6 +18,7 @@ pub mod api;
 pub mod config;
 pub mod counters;
 pub mod ledger;
+pub mod litellm;
 pub mod pricing;
 pub mod record;
 pub mod service;

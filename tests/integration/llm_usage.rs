@@ -251,3 +251,93 @@ fn usage_becomes_series_ledger_rows_and_alerts_and_survives_a_restart() {
     // The counter never went backwards across the restart.
     wait_value(&daemon, "resets(llm_cost_usd_total{org=\"acme\"}[5m])", 0.0);
 }
+
+fn bellwether(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bellwether"))
+        .args(args)
+        .output()
+        .expect("running bellwether");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn pricing_check_and_litellm_import() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/exporters/llm-pricing.yaml");
+    let (code, stdout, stderr) = bellwether(&["pricing", "check", shipped]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("pricing file is valid"), "{stdout}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "models:\n  - provider: openai\n    model: x\n    prices:\n      - input: 1,5\n        output: 2\n",
+    )
+    .expect("writing");
+    let bad = bad.to_str().expect("UTF-8 path");
+    let (code, _, stderr) = bellwether(&["pricing", "check", bad]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr.trim(),
+        format!("{bad}:5:16: models[0].prices[0].input: invalid price \"1,5\": only digits and one `.` are allowed; write decimal US dollars per 1M tokens such as 2.50")
+    );
+
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/llm/testdata/litellm_model_prices.json"
+    );
+    let (code, imported, stderr) = bellwether(&["pricing", "import", "litellm", fixture]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("imported 6 models, skipped 2"), "{stderr}");
+    let out = dir.path().join("imported.yaml");
+    std::fs::write(&out, &imported).expect("writing");
+    let (code, stdout, stderr) = bellwether(&["pricing", "check", out.to_str().expect("path")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("(6 models)"), "{stdout}");
+}
+
+/// A pricing override file is re-read on reload: a model unpriced before the
+/// reload is priced after it; a broken file refuses the reload and the old
+/// table stays in force.
+#[test]
+fn pricing_file_reloads_with_the_config() {
+    let before = "models:\n  - provider: acme\n    model: known\n    prices:\n      - input: 1\n        output: 1\n";
+    let daemon = TestDaemon::start_with_files(
+        "llm:\n  pricing_file: prices.yaml\n  interval: 1s\n  flush_interval: 100ms\n",
+        &[("prices.yaml", before)],
+    );
+    let record =
+        r#"[{"provider":"acme","model":"new-model","input_tokens":1000000,"output_tokens":0}]"#;
+    let post = |body: &str| {
+        daemon.post(
+            "/api/v1/usage",
+            "application/json",
+            body.as_bytes().to_vec(),
+            &[],
+        )
+    };
+    assert_eq!(post(record).0, 200);
+    wait_value(
+        &daemon,
+        "llm_unpriced_requests_total{model=\"new-model\"}",
+        1.0,
+    );
+
+    let prices = daemon.dir.path().join("prices.yaml");
+    std::fs::write(&prices, "models:\n  - provider: acme\n    model: new-model\n    prices:\n      - input: 0.5\n        output: 1\n").expect("writing");
+    let (status, body) = daemon.post("/-/reload", "text/plain", Vec::new(), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(post(record).0, 200);
+    wait_value(&daemon, "llm_cost_usd_total{model=\"new-model\"}", 0.5);
+
+    std::fs::write(&prices, "models: [").expect("writing");
+    let (status, body) = daemon.post("/-/reload", "text/plain", Vec::new(), &[]);
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("llm.pricing_file"), "{body}");
+    assert_eq!(post(record).0, 200);
+    wait_value(&daemon, "llm_cost_usd_total{model=\"new-model\"}", 1.0);
+}
