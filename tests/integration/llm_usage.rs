@@ -18,6 +18,7 @@ llm:
   interval: 1s
   flush_interval: 200ms
   max_orgs: 2
+  rate_limit_user_floor: 2
 ";
 
 const AUTH: (&str, &str) = ("Authorization", "Bearer s3cret");
@@ -176,6 +177,17 @@ fn usage_becomes_series_ledger_rows_and_alerts_and_survives_a_restart() {
         &daemon,
         "count(llm_cost_usd_total{job=\"bellwether\"})",
         3.0,
+    );
+    // Only bob reached the (lowered) per-user export floor of 2 requests/h.
+    wait_value(
+        &daemon,
+        "llm_rate_limit_requests{scope=\"user\",subject=\"bob\",window=\"1h\"}",
+        2.0,
+    );
+    wait_value(
+        &daemon,
+        "count(llm_rate_limit_requests{scope=\"user\"})",
+        1.0,
     );
 
     // The default rule sees the unpriced model.

@@ -447,3 +447,25 @@ models:
     }
     assert!(errors.iter().all(|e| e.starts_with("p.yaml:")), "{joined}");
 }
+
+proptest::proptest! {
+    /// Arbitrary text, and the shipped file with one byte changed: loaded or
+    /// refused with positioned one-line errors, never a panic.
+    #[test]
+    fn pricing_files_never_panic(text in "\\PC{0,300}", at in 0usize..20_000, byte in proptest::num::u8::ANY) {
+        for candidate in [text.clone(), {
+            let mut bytes = DEFAULT_PRICING.as_bytes().to_vec();
+            let i = at % bytes.len();
+            bytes[i] = byte;
+            String::from_utf8_lossy(&bytes).into_owned()
+        }] {
+            if let Err(errors) = PriceTable::parse(&candidate, "f.yaml") {
+                proptest::prop_assert!(!errors.is_empty());
+                for e in &errors {
+                    proptest::prop_assert!(e.starts_with("f.yaml"), "{}", e);
+                    proptest::prop_assert!(!e.contains('\n'), "{}", e);
+                }
+            }
+        }
+    }
+}
