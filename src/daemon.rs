@@ -82,6 +82,16 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let ingest_metrics = crate::ingest::IngestMetrics::default();
     ingest_metrics.register(&mut registry);
     storage.register_metrics(&mut registry);
+    let llm = Arc::new(
+        crate::llm::UsageService::start(
+            storage.clone(),
+            &options.data_dir,
+            &config.llm,
+            &listen,
+            &mut registry,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
     let scrape = Arc::new(ScrapeManager::new(storage.clone(), &mut registry));
     scrape.apply_config(&config);
 
@@ -185,6 +195,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         rules: rules.clone(),
         alertmanager: alertmanager_api.clone(),
         notify: router.clone(),
+        llm: Some(llm.clone()),
     };
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);
@@ -210,6 +221,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
                 rules: &rules,
                 alertmanager: &alertmanager_api,
                 delivery: &delivery,
+                llm: &llm,
             },
             &config_metrics,
             &status,
@@ -243,6 +255,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     }
     shutdown.notify_one();
     let _ = server.await;
+    // After the server: no usage arrives any more; the queue is written.
+    tokio::task::spawn_blocking(move || llm.shutdown())
+        .await
+        .context("LLM usage shutdown panicked")?;
     tokio::task::spawn_blocking(move || storage.close())
         .await
         .context("store shutdown panicked")?
@@ -258,6 +274,7 @@ struct Parts<'a> {
     rules: &'a Arc<RuleManager>,
     alertmanager: &'a api::silences::AlertmanagerApi,
     delivery: &'a Deliverer,
+    llm: &'a crate::llm::UsageService,
 }
 
 /// Re-reads the config and the rule files; if either is bad, the whole
@@ -275,6 +292,7 @@ async fn reload(
     match loaded {
         Ok((config, groups)) => {
             parts.scrape.apply_config(&config);
+            parts.llm.apply_config(&config.llm);
             if let Err(e) = parts.dispatcher.apply_config(&config) {
                 tracing::error!(error = %e, "alerting.alertmanagers could not be applied; alerts are not forwarded");
             }

@@ -6,6 +6,7 @@ pub mod collect;
 pub mod config;
 pub mod daemon;
 pub mod ingest;
+pub mod llm;
 pub mod model;
 pub mod notify;
 pub mod promql;

@@ -1,5 +1,6 @@
 //! The `bellwether` command line: `run` (the default), `check config`,
-//! `check rules`, `check routes`, `test rules`, `version`.
+//! `check rules`, `check routes`, `test rules`, `pricing check`,
+//! `pricing import litellm`, `version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         what: NotifyCommand,
     },
+    /// Check or import LLM pricing tables (docs/llm.md).
+    Pricing {
+        #[command(subcommand)]
+        what: PricingCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -89,6 +95,29 @@ enum NotifyCommand {
         external_url: Option<String>,
         /// The alert's labels, `name=value`; `alertname` defaults to `TestAlert`.
         labels: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PricingCommand {
+    /// Check a pricing file; prints every error as file:line:col: key.path: message.
+    Check {
+        /// The pricing file (YAML, the format of exporters/llm-pricing.yaml).
+        file: PathBuf,
+    },
+    /// Convert another tool's price list to bellwether's format, on stdout.
+    Import {
+        #[command(subcommand)]
+        from: ImportSource,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportSource {
+    /// LiteLLM's model_prices_and_context_window.json.
+    Litellm {
+        /// The JSON file.
+        file: PathBuf,
     },
 }
 
@@ -197,6 +226,7 @@ fn main() -> ExitCode {
             external_url,
             labels: &labels,
         }),
+        Command::Pricing { what } => pricing(what),
         Command::Run => run(cli.run),
     }
 }
@@ -364,6 +394,57 @@ fn notify_test(args: NotifyTest<'_>) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+
+}
+
+/// `pricing check` and `pricing import litellm`.
+fn pricing(what: PricingCommand) -> ExitCode {
+    match what {
+        PricingCommand::Check { file } => match bellwether::llm::config::load_pricing_file(&file) {
+            Ok(table) => {
+                println!(
+                    "{}: pricing file is valid ({} models)",
+                    file.display(),
+                    table.models.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                ExitCode::from(1)
+            }
+        },
+        PricingCommand::Import {
+            from: ImportSource::Litellm { file },
+        } => {
+            let imported = std::fs::read_to_string(&file)
+                .map_err(|e| format!("{}: {e}", file.display()))
+                .and_then(|text| {
+                    bellwether::llm::litellm::import(&text)
+                        .map_err(|e| format!("{}: {e}", file.display()))
+                });
+            match imported {
+                Ok(imported) => {
+                    print!("{}", imported.yaml);
+                    for (model, why) in &imported.skipped {
+                        eprintln!("skipped {model}: {why}");
+                    }
+                    eprintln!(
+                        "imported {} models, skipped {}",
+                        imported.models,
+                        imported.skipped.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }
 

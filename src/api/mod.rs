@@ -92,6 +92,9 @@ pub struct AppState {
     pub alertmanager: Arc<silences::AlertmanagerApi>,
     /// The in-process Alertmanager, for `/api/v2/alerts*`.
     pub notify: Arc<crate::notify::Router>,
+    /// The LLM usage service (`/api/v1/usage`, `/api/v1/events`); `None`
+    /// answers 503 there.
+    pub llm: Option<Arc<crate::llm::UsageService>>,
 }
 
 /// The whole HTTP API.
@@ -111,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .merge(silences::routes())
         .merge(crate::ingest::routes())
         .merge(alertmanager::routes())
+        .merge(crate::llm::api::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -211,6 +215,7 @@ pub fn test_state(storage: Storage) -> AppState {
             silences::NotifyView::default(),
         )),
         notify: test_router(),
+        llm: None,
     }
 }
 

@@ -27,6 +27,7 @@ pub(crate) mod yaml;
 mod tests;
 
 pub use display::{masked_yaml, masked_yaml_section};
+pub(crate) use keys::did_you_mean;
 pub use types::*;
 pub use validate::{check_listen_address, check_target_address, is_valid_label_name};
 

@@ -48,7 +48,9 @@ pub struct Config {
     // implemented yet, instead of "unknown key".
     pub collectors: Option<serde_json::Value>,
     pub probes: Option<serde_json::Value>,
-    pub llm: Option<serde_json::Value>,
+    /// bellwether's own: LLM usage, pricing and the usage ledger (docs/llm.md).
+    #[serde(default)]
+    pub llm: crate::llm::config::LlmConfig,
     pub logs: Option<serde_json::Value>,
     pub export: Option<serde_json::Value>,
     /// bellwether's own: alert routing and receivers, an alertmanager.yml

@@ -196,7 +196,6 @@ pub(crate) fn validate(
     let later_sections = [
         config.collectors.is_some(),
         config.probes.is_some(),
-        config.llm.is_some(),
         config.logs.is_some(),
         config.export.is_some(),
         config.remote_write.is_some(),
@@ -260,6 +259,8 @@ pub(crate) fn validate(
         Ok(notify) => config.notify_config = Some(notify),
         Err(found) => cx.findings.extend(found),
     }
+
+    crate::llm::config::check_section(&mut config.llm, root.get("llm"), base_dir, cx.findings);
 
     check_storage(&mut cx, &top.key("storage"), &config.storage);
     check_web(&mut cx, &top.key("web"), &mut config.web);

@@ -10,6 +10,7 @@ mod default_rules;
 mod lifecycle;
 mod notify_dispatch;
 mod notify_delivery;
+mod llm_usage;
 mod notify_routes;
 mod promql;
 mod remote_write;
