@@ -2,14 +2,14 @@
 # The whole test suite, as README.md documents it: installs the reference
 # programs the integration tests start (Debian's prometheus, which brings
 # promtool, prometheus-alertmanager, which brings amtool, and
-# prometheus-node-exporter), then builds and runs every test.
+# prometheus-node-exporter; postgresql and openssl for the probe tests), then builds and runs every test.
 #
 # Long fuzzing and benchmark runs are separate commands (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg_bin in prometheus:/usr/bin/prometheus prometheus-alertmanager:/usr/bin/prometheus-alertmanager prometheus-node-exporter:/usr/bin/prometheus-node-exporter; do
+for pkg_bin in prometheus:/usr/bin/prometheus prometheus-alertmanager:/usr/bin/prometheus-alertmanager prometheus-node-exporter:/usr/bin/prometheus-node-exporter postgresql:/usr/lib/postgresql/15/bin/postgres openssl:/usr/bin/openssl; do
   pkg=${pkg_bin%%:*}; bin=${pkg_bin#*:}
   [ -x "$bin" ] || need+=("$pkg")
 done

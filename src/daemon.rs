@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 use crate::api::{self, AppState, ReloadRequest, RuntimeStatus};
+use crate::collect::probe::ProbeManager;
 use crate::collect::scrape::ScrapeManager;
 use crate::config::{self, Config};
 use crate::notify::Dispatcher;
@@ -82,6 +83,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     storage.register_metrics(&mut registry);
     let scrape = Arc::new(ScrapeManager::new(storage.clone(), &mut registry));
     scrape.apply_config(&config);
+    let probes = ProbeManager::new(storage.clone(), &mut registry);
+    probes.apply_config(&config);
 
     let dispatcher = Dispatcher::new(&mut registry);
     dispatcher
@@ -157,6 +160,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             &listen,
             Parts {
                 scrape: &scrape,
+                probes: &probes,
                 dispatcher: &dispatcher,
                 rules: &rules,
             },
@@ -172,6 +176,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     ready.store(false, Ordering::Release);
     scrape.shutdown().await;
+    probes.shutdown().await;
     // Closes the alert channel; the dispatcher forwards what was sent, then ends.
     rules.shutdown().await;
     if tokio::time::timeout(std::time::Duration::from_secs(5), dispatcher_task)
@@ -193,6 +198,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
 /// What a reload reconfigures.
 struct Parts<'a> {
     scrape: &'a ScrapeManager,
+    probes: &'a ProbeManager,
     dispatcher: &'a Dispatcher,
     rules: &'a Arc<RuleManager>,
 }
@@ -212,6 +218,7 @@ async fn reload(
     match loaded {
         Ok((config, groups)) => {
             parts.scrape.apply_config(&config);
+            parts.probes.apply_config(&config);
             if let Err(e) = parts.dispatcher.apply_config(&config) {
                 tracing::error!(error = %e, "alerting.alertmanagers could not be applied; alerts are not forwarded");
             }

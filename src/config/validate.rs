@@ -195,7 +195,6 @@ pub(crate) fn validate(
 
     let later_sections = [
         config.collectors.is_some(),
-        config.probes.is_some(),
         config.llm.is_some(),
         config.logs.is_some(),
         config.export.is_some(),
@@ -260,6 +259,20 @@ pub(crate) fn validate(
         Ok(notify) => config.notify_config = Some(notify),
         Err(found) => cx.findings.extend(found),
     }
+
+    let scrape_jobs: Vec<&str> = config
+        .scrape_configs
+        .iter()
+        .map(|s| s.job_name.as_str())
+        .collect();
+    cx.findings
+        .extend(crate::collect::probe::config::check_section(
+            &mut config.probes,
+            &config.global,
+            &scrape_jobs,
+            root.get("probes"),
+            base_dir,
+        ));
 
     check_storage(&mut cx, &top.key("storage"), &config.storage);
     check_web(&mut cx, &top.key("web"), &mut config.web);
