@@ -9,6 +9,7 @@ mod crash;
 mod default_rules;
 mod lifecycle;
 mod notify_routes;
+mod probes;
 mod promql;
 mod remote_write;
 mod rule_tests;

@@ -609,9 +609,11 @@ fn check_target(prober: ProberKind, target: &str) -> Result<(), String> {
                 .map_err(|e| format!("{target:?} is not a URL: {e}"))?;
             match uri.scheme_str() {
                 Some("http") | Some("https") => {}
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "{target:?}: an http probe target is a URL starting with http:// or https://"
-                )),
+                ))
+                }
             }
             if uri.host().is_none_or(str::is_empty) {
                 return Err(format!("{target:?}: the URL has no host"));

@@ -399,13 +399,20 @@ where
             tls: None,
         })
     };
-    // The connection future drives the socket; it ends first only on error.
+    // The connection future drives the socket. It can end before `work` (a
+    // server that closes after the response; an error): what it read is
+    // already queued for the body, so `work` is finished either way and
+    // reports an incomplete exchange itself.
+    let mut work = std::pin::pin!(work);
     tokio::select! {
-        result = work => result,
-        ended = &mut connection => Err(match ended {
-            Err(e) => http_error("connection", e),
-            Ok(()) => Failure::new(Reason::Http, "the server closed the connection"),
-        }),
+        result = &mut work => result,
+        ended = &mut connection => {
+            let result = work.await;
+            match (result, ended) {
+                (Err(e), Err(cause)) => Err(Failure::new(e.reason, format!("{}: {cause}", e.message))),
+                (result, _) => result,
+            }
+        }
     }
 }
 
