@@ -399,7 +399,7 @@ probes:
     assert_eq!(versions[0].0["version"], "TLS 1.3");
     assert!(value(
         &daemon,
-        &format!("probe_http_duration_seconds{{job=\"https-verified\",phase=\"tls\"}}")
+        r#"probe_http_duration_seconds{job="https-verified",phase="tls"}"#
     )
     .is_some_and(|v| v > 0.0));
 

@@ -633,3 +633,94 @@ fn check_target(prober: ProberKind, target: &str) -> Result<(), String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let config = load_str(
+            "global: {scrape_interval: 5s}\nprobes:\n  jobs:\n    - {name: a, prober: http, targets: ['https://x/']}\n    - {name: b, prober: postgres, interval: 1m, targets: [db]}\n",
+            "c.yml",
+        )
+        .expect("valid");
+        let probes = &config.probes;
+        assert_eq!(probes.max_concurrent_probes, 32);
+        let a = &probes.jobs[0];
+        assert_eq!(
+            (a.interval(), a.timeout()),
+            (Duration::from_secs(5), Duration::from_secs(5))
+        );
+        let http = a.http.as_ref().expect("http defaults");
+        assert_eq!(http.method, "GET");
+        assert_eq!(http.body_size_limit.0, 1024 * 1024);
+        assert!(http.follow_redirects && http.ip_protocol_fallback);
+        assert_eq!(http.preferred_ip_protocol, IpProtocol::Ip6);
+        let b = &probes.jobs[1];
+        assert_eq!(
+            (b.interval(), b.timeout()),
+            (Duration::from_secs(60), Duration::from_secs(10))
+        );
+        let pg = b.postgres.as_ref().expect("postgres defaults");
+        assert_eq!(
+            (pg.user.as_str(), pg.dbname.as_str()),
+            ("postgres", "postgres")
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_its_key() {
+        let text = "scrape_configs: [{job_name: node}]\nprobes:\n  max_concurrent_probes: 0\n  jobs:\n    - {name: node, prober: tcp, targets: ['x', '[::1', 'h:99999']}\n    - {name: p, prober: postgres, targets: ['h'], labels: {job: x, 'a-b': y}, postgres: {queries: [nope], password: a, password_file: /nonexistent}}\n    - {name: p, prober: htp}\n";
+        let errors = load_str(text, "c.yml").expect_err("invalid").errors;
+        let expected = [
+            "c.yml:3:26: probes.max_concurrent_probes: must be at least 1",
+            "c.yml:5:14: probes.jobs[0].name: \"node\" is also a scrape job's job_name",
+            "c.yml:5:43: probes.jobs[0].targets[0]: \"x\": no port",
+            "c.yml:5:48: probes.jobs[0].targets[1]: \"[::1\": unclosed `[`",
+            "c.yml:5:56: probes.jobs[0].targets[2]: \"h:99999\": invalid port",
+            "c.yml:6:65: probes.jobs[1].labels.job: `job` is set by the probe",
+            "probes.jobs[1].labels.a-b: invalid label name",
+            "c.yml:6:100: probes.jobs[1].postgres.queries[0]: no query \"nope\" in exporters/postgres.yaml (built in) (it has: pg_database,",
+            "probes.jobs[1].postgres.password_file: `password` and `password_file` exclude each other",
+            "probes.jobs[1].postgres.password_file: cannot read \"/nonexistent\"",
+            "probes.jobs[2].prober: unknown variant `htp`, expected one of `http`, `tcp`, `postgres`",
+        ];
+        for e in expected {
+            assert!(
+                errors.iter().any(|got| got.contains(e)),
+                "missing {e:?} in {errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_queries_and_ca_files_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("q.yaml"), "x: [1]\n").expect("write");
+        std::fs::write(dir.path().join("ca.pem"), "not pem\n").expect("write");
+        std::fs::write(
+            dir.path().join("c.yml"),
+            "probes:\n  jobs:\n    - name: p\n      prober: postgres\n      targets: [h]\n      postgres: {queries_file: q.yaml}\n    - name: h\n      prober: http\n      targets: ['https://h/']\n      http: {tls_config: {ca_file: ca.pem}}\n",
+        )
+        .expect("write");
+        let errors = crate::config::load_file(&dir.path().join("c.yml"))
+            .expect_err("invalid")
+            .errors;
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("probes.jobs[0].postgres.queries_file:")
+                    && e.contains("q.yaml:1:")),
+            "{errors:#?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("probes.jobs[1].http.tls_config.ca_file:")
+                    && e.contains("no PEM certificate")),
+            "{errors:#?}"
+        );
+    }
+}
