@@ -724,3 +724,30 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    /// Every YAML example of docs/probes.md that has a `probes:` section
+    /// loads (files it names need not exist: only their errors are ignored).
+    #[test]
+    fn the_examples_in_docs_probes_md_load() {
+        let docs = include_str!("../../../docs/probes.md");
+        let mut examples = 0;
+        for block in docs.split("```yaml\n").skip(1) {
+            let text = block.split("```").next().unwrap_or_default();
+            if !text.starts_with("probes:") {
+                continue;
+            }
+            examples += 1;
+            if let Err(e) = crate::config::load_str(text, "docs/probes.md") {
+                let real: Vec<&String> = e
+                    .errors
+                    .iter()
+                    .filter(|e| !e.contains("cannot read"))
+                    .collect();
+                assert!(real.is_empty(), "{real:#?}\n{text}");
+            }
+        }
+        assert!(examples >= 4, "{examples}");
+    }
+}
