@@ -117,7 +117,7 @@ fn handle(mut stream: impl Read + Write) {
         let _ = stream.write_all(response.as_bytes());
         let _ = stream.flush();
     };
-    match path.as_str() {
+    match path.split('?').next().unwrap_or("") {
         "/ok" | "/" => respond(&mut stream, "200 OK", "", "healthy\n"),
         "/fail" => respond(&mut stream, "500 Internal Server Error", "", "broken\n"),
         "/redirect" => respond(&mut stream, "302 Found", "Location: /ok\r\n", ""),
@@ -472,6 +472,34 @@ probes:
         r#"probe_success{job="web-ok-renamed"}"#,
         long,
         |v| v == 1.0,
+    );
+}
+
+#[test]
+fn probes_beyond_max_concurrent_probes_fail_with_concurrency_limit() {
+    // Five targets that each hold their slot for the whole 1s timeout,
+    // every second, against one slot: most wait for a slot until (nearly)
+    // their deadline.
+    let http = start_http_server(None);
+    let daemon = TestDaemon::start(&format!(
+        r#"
+probes:
+  max_concurrent_probes: 1
+  jobs:
+    - name: slow
+      prober: http
+      interval: 1s
+      targets: ["http://127.0.0.1:{http}/hang?1", "http://127.0.0.1:{http}/hang?2", "http://127.0.0.1:{http}/hang?3", "http://127.0.0.1:{http}/hang?4", "http://127.0.0.1:{http}/hang?5"]
+      http: {{preferred_ip_protocol: ip4}}
+"#
+    ));
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            failures(&daemon, "slow", "concurrency_limit") >= 1.0
+                && failures(&daemon, "slow", "timeout") >= 1.0
+        }),
+        "no concurrency_limit failures:\n{}",
+        daemon.get("/metrics").1
     );
 }
 

@@ -76,7 +76,9 @@ pub enum Reason {
     Credentials,
     /// The probe did not finish within its timeout.
     Timeout,
-    /// No probe slot (`max_concurrent_probes`) became free within the timeout.
+    /// No probe slot (`max_concurrent_probes`) became free within the
+    /// timeout, or waiting for one took more than half of it and the probe
+    /// then timed out.
     ConcurrencyLimit,
     /// The job could not be set up (e.g. its `ca_file` became unreadable).
     Setup,
@@ -765,7 +767,8 @@ async fn probe_within_timeout(
     rec: &mut Recorder,
 ) -> Result<(), Failure> {
     let timeout = job.config.timeout();
-    let deadline = tokio::time::Instant::now() + timeout;
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
     let _permit =
         match tokio::time::timeout_at(deadline, semaphore.acquire()).await {
             Ok(Ok(permit)) => permit,
@@ -774,8 +777,17 @@ async fn probe_within_timeout(
                 "no probe slot became free within the timeout (raise probes.max_concurrent_probes)",
             )),
         };
+    let waited = started.elapsed();
     match tokio::time::timeout_at(deadline, job.probe(target, rec)).await {
         Ok(result) => result,
+        // When waiting for the slot took most of the time, the shortage of
+        // slots failed the probe more than the target did.
+        Err(_) if waited > timeout / 2 => Err(Failure::new(
+            Reason::ConcurrencyLimit,
+            format!(
+                "timed out after {timeout:?}, {waited:?} of it waiting for a probe slot (raise probes.max_concurrent_probes)"
+            ),
+        )),
         Err(_) => Err(Failure::new(
             Reason::Timeout,
             format!("timed out after {timeout:?}"),
