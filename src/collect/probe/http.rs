@@ -177,8 +177,10 @@ pub async fn probe(
         ));
     }
     let mut regex_failed = false;
-    if !settings.fail_if_body_matches_regexp.is_empty()
-        || !settings.fail_if_body_not_matches_regexp.is_empty()
+    // As blackbox_exporter: the body is judged only when the status passed.
+    if status_ok
+        && (!settings.fail_if_body_matches_regexp.is_empty()
+            || !settings.fail_if_body_not_matches_regexp.is_empty())
     {
         let text = String::from_utf8_lossy(&exchange.body);
         if let Some(r) = settings
