@@ -456,8 +456,22 @@ probes:
         Some(4.0)
     );
 
-    // Removing a job marks its series stale (after one interval and 10 %).
-    let reduced = config.replace("    - name: web-ok\n", "    - name: web-ok-renamed\n");
+    // Removing a job marks its series stale (after one interval and 10 %);
+    // a changed job (web-500 gets a timeout) keeps its failure count.
+    let before = wait_value(
+        &daemon,
+        &format!("probe_consecutive_failures{e500}"),
+        long,
+        |v| v >= 6.0,
+    );
+    let fail_target = format!("      targets: [\"http://127.0.0.1:{http}/fail\"]\n");
+    let reduced = config
+        .replace("    - name: web-ok\n", "    - name: web-ok-renamed\n")
+        .replace(
+            &fail_target,
+            &format!("{fail_target}      timeout: 900ms\n"),
+        );
+    assert_ne!(reduced, config);
     std::fs::write(daemon.config_path(), reduced).expect("rewrite config");
     let (status, body) = daemon.post("/-/reload", "text/plain", Vec::new(), &[]);
     assert_eq!(status, 200, "{body}");
@@ -472,6 +486,12 @@ probes:
         r#"probe_success{job="web-ok-renamed"}"#,
         long,
         |v| v == 1.0,
+    );
+    // Counted on from before the reload (a new count would be 1 to 3 by now).
+    let after = value(&daemon, &format!("probe_consecutive_failures{e500}")).unwrap_or(0.0);
+    assert!(
+        after >= before,
+        "failure count reset by the reload: {before} → {after}"
     );
 }
 
