@@ -403,6 +403,13 @@ probes:
     let versions = query(&daemon, &format!("probe_tls_version_info{tls}"));
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0].0["version"], "TLS 1.3");
+    let ciphers = query(&daemon, &format!("probe_tls_cipher_info{tls}"));
+    assert_eq!(ciphers.len(), 1);
+    assert!(
+        ciphers[0].0["cipher"].starts_with("TLS_AES_")
+            || ciphers[0].0["cipher"] == "TLS_CHACHA20_POLY1305_SHA256",
+        "{ciphers:?}"
+    );
     let handshake = value(
         &daemon,
         r#"probe_http_duration_seconds{job="https-verified",phase="tls"}"#,

@@ -256,6 +256,14 @@ pub(crate) fn record_tls(rec: &mut Recorder, info: &TlsInfo) {
         &[("version", &info.version)],
         1.0,
     );
+    if !info.cipher.is_empty() {
+        rec.gauge_with(
+            "probe_tls_cipher_info",
+            "Returns the TLS cipher negotiated during handshake",
+            &[("cipher", &info.cipher)],
+            1.0,
+        );
+    }
 }
 
 /// Splits `host:port` (`[v6]:port` for IPv6); without a port, `default_port`

@@ -128,6 +128,9 @@ pub struct TlsInfo {
     pub earliest_expiry: Option<i64>,
     /// Certificates of the served chain that could not be read.
     pub unreadable_certificates: usize,
+    /// The negotiated cipher suite, with Go's (IANA) names, e.g.
+    /// `TLS_AES_128_GCM_SHA256` (rustls writes TLS 1.3 suites `TLS13_…`).
+    pub cipher: String,
 }
 
 /// The TLS handshake over a connected socket.
@@ -147,8 +150,22 @@ pub async fn handshake(
         Some(_) | None => "unknown",
     }
     .to_string();
+    let cipher = connection
+        .negotiated_cipher_suite()
+        .map(|suite| {
+            let suite = suite.suite();
+            let name = suite
+                .as_str()
+                .map_or_else(|| format!("{suite:?}"), str::to_string);
+            match name.strip_prefix("TLS13_") {
+                Some(rest) => format!("TLS_{rest}"),
+                None => name,
+            }
+        })
+        .unwrap_or_default();
     let mut info = TlsInfo {
         version,
+        cipher,
         ..TlsInfo::default()
     };
     for cert in connection.peer_certificates().unwrap_or_default() {
