@@ -281,6 +281,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The fuzz target's property on every `cargo test`: arbitrary bytes,
+        /// and a real certificate's header with arbitrary bytes after it.
+        #[test]
+        fn never_panics_and_stays_in_range(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            prefix in 0usize..40,
+        ) {
+            let cert = include_bytes!("../../../fuzz/seeds/cert_expiry/ec-3-days.der");
+            let mut mixed = cert[..prefix.min(cert.len())].to_vec();
+            mixed.extend_from_slice(&bytes);
+            for input in [&bytes[..], &mixed[..]] {
+                if let Ok(t) = not_after(input) {
+                    proptest::prop_assert!((-62_167_219_200..253_402_300_800).contains(&t));
+                }
+            }
+        }
+    }
+
     #[test]
     fn times_are_checked() {
         assert_eq!(parse_time(UTC_TIME, b"700101000000Z"), Ok(0));
