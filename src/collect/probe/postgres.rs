@@ -16,6 +16,9 @@ use super::{split_host_port, Failure, Reason, Recorder};
 /// The custom queries shipped with the binary.
 pub const SHIPPED_QUERIES: &str = include_str!("../../../exporters/postgres.yaml");
 
+/// Names the probe writes itself, which a custom query may not produce.
+const RESERVED: [&str; 3] = ["pg_up", "pg_connections_in_use", "pg_max_connections"];
+
 /// What a column of a custom query becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -79,6 +82,14 @@ pub fn parse_queries(text: &str, origin: &str) -> Result<Vec<CustomQuery>, Vec<S
                 {
                     errors.push(format!(
                         "{origin}: {name}.metrics: {metric:?} is not a valid metric name"
+                    ));
+                }
+                let value_column = matches!(spec.usage, Usage::Gauge | Usage::Counter);
+                if value_column
+                    && (RESERVED.contains(&metric.as_str()) || metric.starts_with("probe_"))
+                {
+                    errors.push(format!(
+                        "{origin}: {name}.metrics: {metric:?} is a metric the probe itself writes; rename the query or the column"
                     ));
                 }
                 if spec.usage == Usage::Label && !crate::config::is_valid_label_name(&column) {
@@ -353,5 +364,14 @@ mod tests {
         )
         .expect_err("bad name");
         assert!(errors[0].contains("not a valid metric name"), "{errors:?}");
+        let errors = parse_queries(
+            "pg:\n  query: SELECT 1\n  metrics:\n    - up: {usage: GAUGE}\n",
+            "f.yaml",
+        )
+        .expect_err("reserved name");
+        assert!(
+            errors[0].contains("\"pg_up\" is a metric the probe itself writes"),
+            "{errors:?}"
+        );
     }
 }
