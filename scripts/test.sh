@@ -2,15 +2,16 @@
 # The whole test suite, as README.md documents it: installs the reference
 # programs the integration tests start (Debian's prometheus, which brings
 # promtool, prometheus-alertmanager, which brings amtool, and
-# prometheus-node-exporter, and python3-aiosmtpd, the SMTP server the email
-# tests receive mail with), then builds and runs every test.
+# prometheus-node-exporter; python3-aiosmtpd, the SMTP server the email tests
+# receive mail with; postgresql and openssl for the probe tests), then builds and
+# runs every test.
 #
 # Long fuzzing and benchmark runs are separate commands (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg_bin in prometheus:/usr/bin/prometheus prometheus-alertmanager:/usr/bin/prometheus-alertmanager prometheus-node-exporter:/usr/bin/prometheus-node-exporter python3-aiosmtpd:/usr/lib/python3/dist-packages/aiosmtpd/__init__.py; do
+for pkg_bin in prometheus:/usr/bin/prometheus prometheus-alertmanager:/usr/bin/prometheus-alertmanager prometheus-node-exporter:/usr/bin/prometheus-node-exporter python3-aiosmtpd:/usr/lib/python3/dist-packages/aiosmtpd/__init__.py postgresql:/usr/lib/postgresql/15/bin/postgres openssl:/usr/bin/openssl; do
   pkg=${pkg_bin%%:*}; bin=${pkg_bin#*:}
   [ -e "$bin" ] || need+=("$pkg")
 done

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 use crate::api::{self, AppState, ReloadRequest, RuntimeStatus};
+use crate::collect::probe::ProbeManager;
 use crate::collect::scrape::ScrapeManager;
 use crate::config::{self, Config};
 use crate::notify::alerts::Clock;
@@ -94,6 +95,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     );
     let scrape = Arc::new(ScrapeManager::new(storage.clone(), &mut registry));
     scrape.apply_config(&config);
+    let probes = ProbeManager::new(storage.clone(), &mut registry);
+    probes.apply_config(&config);
 
     // Silences (src/notify/silences.rs): loaded before the API serves, kept
     // across reloads; the same store is the dispatcher's `Silencer`.
@@ -217,6 +220,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             &listen,
             Parts {
                 scrape: &scrape,
+                probes: &probes,
                 dispatcher: &dispatcher,
                 rules: &rules,
                 alertmanager: &alertmanager_api,
@@ -236,6 +240,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     ready.store(false, Ordering::Release);
     silences_gc.abort();
     scrape.shutdown().await;
+    probes.shutdown().await;
     // Closes the alert channel; the dispatcher forwards what was sent, then ends.
     rules.shutdown().await;
     if tokio::time::timeout(std::time::Duration::from_secs(5), dispatcher_task)
@@ -270,6 +275,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
 /// What a reload reconfigures.
 struct Parts<'a> {
     scrape: &'a ScrapeManager,
+    probes: &'a ProbeManager,
     dispatcher: &'a Dispatcher,
     rules: &'a Arc<RuleManager>,
     alertmanager: &'a api::silences::AlertmanagerApi,
@@ -293,6 +299,7 @@ async fn reload(
         Ok((config, groups)) => {
             parts.scrape.apply_config(&config);
             parts.llm.apply_config(&config.llm);
+            parts.probes.apply_config(&config);
             if let Err(e) = parts.dispatcher.apply_config(&config) {
                 tracing::error!(error = %e, "alerting.alertmanagers could not be applied; alerts are not forwarded");
             }

@@ -20,6 +20,8 @@ const SECRET_KEYS: &[&str] = &[
     "credentials",
     "bearer_token",
     "write_token",
+    // A probe's HTTP headers often carry an `Authorization` value.
+    "headers",
     // The `notify` section's secrets (receiver keys and webhook URLs).
     "routing_key",
     "service_key",

@@ -901,6 +901,12 @@ fn docs_mention_every_key() {
         keys_of::<crate::notify::config::EmailConfig>(),
         keys_of::<crate::notify::config::WebhookConfig>(),
         keys_of::<crate::notify::config::LogConfig>(),
+        keys_of::<crate::collect::probe::config::ProbesSection>(),
+        keys_of::<crate::collect::probe::config::ProbeJob>(),
+        keys_of::<crate::collect::probe::config::HttpProbe>(),
+        keys_of::<crate::collect::probe::config::TcpProbe>(),
+        keys_of::<crate::collect::probe::config::ProbeTlsConfig>(),
+        keys_of::<crate::collect::probe::config::PostgresProbe>(),
     ];
     let keys: Vec<&str> = all.concat();
     assert!(keys.contains(&"job_name") && keys.contains(&"write_token_file"));

@@ -47,12 +47,15 @@ pub struct Config {
     // validation can refuse them with a message that says they are not
     // implemented yet, instead of "unknown key".
     pub collectors: Option<serde_json::Value>,
-    pub probes: Option<serde_json::Value>,
     /// bellwether's own: LLM usage, pricing and the usage ledger (docs/llm.md).
     #[serde(default)]
     pub llm: crate::llm::config::LlmConfig,
     pub logs: Option<serde_json::Value>,
     pub export: Option<serde_json::Value>,
+    /// bellwether's own: health probes (HTTP, TCP, PostgreSQL) with
+    /// blackbox_exporter's metrics (see docs/probes.md). Default none.
+    #[serde(default)]
+    pub probes: crate::collect::probe::config::ProbesSection,
     /// bellwether's own: alert routing and receivers, an alertmanager.yml
     /// inline or named by `config_file` (see docs/notify.md). Default: the
     /// built-in route (everything to the `log` receiver, severities to

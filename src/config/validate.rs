@@ -195,7 +195,6 @@ pub(crate) fn validate(
 
     let later_sections = [
         config.collectors.is_some(),
-        config.probes.is_some(),
         config.logs.is_some(),
         config.export.is_some(),
         config.remote_write.is_some(),
@@ -261,6 +260,19 @@ pub(crate) fn validate(
     }
 
     crate::llm::config::check_section(&mut config.llm, root.get("llm"), base_dir, cx.findings);
+    let scrape_jobs: Vec<&str> = config
+        .scrape_configs
+        .iter()
+        .map(|s| s.job_name.as_str())
+        .collect();
+    cx.findings
+        .extend(crate::collect::probe::config::check_section(
+            &mut config.probes,
+            &config.global,
+            &scrape_jobs,
+            root.get("probes"),
+            base_dir,
+        ));
 
     check_storage(&mut cx, &top.key("storage"), &config.storage);
     check_web(&mut cx, &top.key("web"), &mut config.web);

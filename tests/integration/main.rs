@@ -12,6 +12,7 @@ mod notify_dispatch;
 mod notify_delivery;
 mod llm_usage;
 mod notify_routes;
+mod probes;
 mod promql;
 mod remote_write;
 mod rule_tests;

@@ -482,6 +482,34 @@ fn check_series(labels: &Labels, limits: &Limits) -> Result<(), ScrapeError> {
     Ok(())
 }
 
+/// Writes one scrape's (or probe's) samples and `extra` series in one
+/// `Appender` commit, then teaches `state` the refs of series it appended
+/// by labels, so the next commit appends by ref. The append path of every
+/// loop that feeds the store like a scrape (scrape loops, probe loops).
+pub fn commit_batch(
+    storage: &Storage,
+    state: &mut LoopState,
+    samples: Vec<(Labels, Timestamp, f64, Option<SeriesRef>)>,
+    extra: Vec<(Labels, Timestamp, f64)>,
+) -> Result<crate::storage::AppendOutcome, crate::storage::StorageError> {
+    let mut appender = storage.appender();
+    let needs_refs = samples.iter().any(|s| s.3.is_none());
+    for (labels, ts, v, series_ref) in samples {
+        match series_ref {
+            Some(series_ref) => appender.add_ref(series_ref, ts, v),
+            None => appender.add(labels, ts, v),
+        }
+    }
+    for (labels, ts, v) in extra {
+        appender.add(labels, ts, v);
+    }
+    let outcome = appender.commit()?;
+    if needs_refs || outcome.unknown_ref > 0 {
+        state.learn_series_refs(storage, outcome.unknown_ref > 0);
+    }
+    Ok(outcome)
+}
+
 /// Labels of a report series: the target's labels and the name.
 pub fn report_labels(target_labels: &Labels, name: &str) -> Labels {
     let mut labels = target_labels.clone();
@@ -857,14 +885,6 @@ impl ScrapeLoop {
                 Some(e.clone()),
             ),
         };
-        let mut appender = ctx.storage.appender();
-        let needs_refs = batch.samples.iter().any(|s| s.3.is_none());
-        for (labels, ts, v, series_ref) in batch.samples {
-            match series_ref {
-                Some(series_ref) => appender.add_ref(series_ref, ts, v),
-                None => appender.add(labels, ts, v),
-            }
-        }
         let duration = started.elapsed();
         let counts = batch.counts;
         let report = [
@@ -874,16 +894,14 @@ impl ScrapeLoop {
             counts.added as f64,
             counts.series_added as f64,
         ];
-        for (name, value) in REPORT_SERIES.iter().zip(report) {
-            appender.add(report_labels(&ctx.target.labels, name), t, value);
-        }
+        let report = REPORT_SERIES
+            .iter()
+            .zip(report)
+            .map(|(name, value)| (report_labels(&ctx.target.labels, name), t, value))
+            .collect();
         self.state.reported = true;
-        match appender.commit() {
+        match commit_batch(&ctx.storage, &mut self.state, batch.samples, report) {
             Ok(outcome) => {
-                if needs_refs || outcome.unknown_ref > 0 {
-                    self.state
-                        .learn_series_refs(&ctx.storage, outcome.unknown_ref > 0);
-                }
                 let refused = [
                     ("out_of_order", outcome.out_of_order),
                     ("duplicate", outcome.duplicate),
