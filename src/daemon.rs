@@ -136,6 +136,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         targets: scrape.clone(),
         status: status.clone(),
         rules: rules.clone(),
+        host_metrics: scrape.host_exposer(),
     };
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);

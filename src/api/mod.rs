@@ -86,6 +86,8 @@ pub struct AppState {
     /// Flags, start time and the loaded config, for `/api/v1/status/*`.
     pub status: Arc<RuntimeStatus>,
     pub rules: Arc<dyn RuleSource>,
+    /// Host metrics appended to `/metrics` (`collectors.host.expose_on_metrics`).
+    pub host_metrics: crate::collect::host::Exposer,
 }
 
 /// The whole HTTP API.
@@ -143,7 +145,15 @@ async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = crate::telemetry::render(&state.registry);
+    let mut body = crate::telemetry::render(&state.registry);
+    if let Some(host) = state.host_metrics.get() {
+        // Collected afresh, as node_exporter does per scrape (a few ms of
+        // file reads, so off the async threads).
+        match tokio::task::spawn_blocking(move || host.render()).await {
+            Ok(text) => body.push_str(&text),
+            Err(e) => tracing::warn!(error = %e, "host collection for /metrics failed"),
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -196,5 +206,6 @@ pub fn test_state(storage: Storage) -> AppState {
             crate::config::DEFAULT_CONFIG,
         )),
         rules: Arc::new(NoRules),
+        host_metrics: Default::default(),
     }
 }
