@@ -916,6 +916,8 @@ fn docs_mention_every_key() {
         keys_of::<StorageConfig>(),
         keys_of::<WebConfig>(),
         keys_of::<RulesConfig>(),
+        keys_of::<CollectorsConfig>(),
+        keys_of::<HostConfig>(),
         keys_of::<crate::notify::config::NotifySection>(),
         keys_of::<crate::notify::config::AmGlobal>(),
         keys_of::<crate::notify::config::HttpConfig>(),

@@ -12,7 +12,8 @@ use super::exposition::{Exposition, Kind};
 use super::parse::{self, CpuTimes};
 use super::{CollectError, HostCollector};
 
-/// Reads a whole file into `buf`, the error naming the path.
+/// Reads a whole file, the error naming the path (`NotFound` kept apart:
+/// some collectors fall back or report "no data" on it).
 pub(super) fn read(path: &Path) -> Result<String, CollectError> {
     std::fs::read_to_string(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
