@@ -379,3 +379,40 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// A reload that changes `collectors.host` hands the target over to a new
+/// loop: `up` stays 1 and a collector turned off goes stale; turning the
+/// host collector off ends its series.
+#[test]
+fn reloading_the_host_section_hands_over_and_stales_what_went_away() {
+    let base = "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+                collectors:\n  host:\n    enabled: true\n    instance: reloaded\n";
+    let daemon = TestDaemon::start(base);
+    let count = |q: &str| -> usize {
+        let path = format!("/api/v1/query?query={}", urlencode(q));
+        let json = daemon.get_json(&path, 200);
+        json["data"]["result"].as_array().map_or(0, |a| a.len())
+    };
+    let load = "node_load1{instance=\"reloaded\"}";
+    assert!(wait_for(Duration::from_secs(15), || count(load) == 1));
+    let reload = |config: &str| {
+        std::fs::write(daemon.config_path(), config).expect("rewrite config");
+        let (status, body) = daemon.post("/-/reload", "text/plain", Vec::new(), &[]);
+        assert_eq!(status, 200, "{body}");
+    };
+    reload(&format!("{base}    disable: [loadavg]\n"));
+    assert!(
+        wait_for(Duration::from_secs(15), || count(load) == 0),
+        "the disabled collector's series did not go stale"
+    );
+    assert_eq!(count("up{job=\"node\",instance=\"reloaded\"} == 1"), 1);
+    assert!(count("node_memory_MemTotal_bytes{instance=\"reloaded\"}") == 1);
+    reload(base.replace("enabled: true", "enabled: false").as_str());
+    // A removed job's loop writes its stale markers one interval and 10 %
+    // after its next scrape would have been.
+    assert!(
+        wait_for(Duration::from_secs(15), || count("up{job=\"node\"}") == 0),
+        "the host job's up did not go stale:\n{}",
+        daemon.log()
+    );
+}
