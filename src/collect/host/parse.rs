@@ -524,4 +524,47 @@ mod tests {
         let line = format!("loadavg {}\n", "x".repeat(100_000));
         assert!(loadavg(&line).expect_err("refused").len() < 300);
     }
+
+    fn all_parsers(text: &str) {
+        let _ = stat(text);
+        let _ = meminfo(text);
+        let _ = loadavg(text);
+        let _ = mounts(text);
+        if let Ok(disks) = diskstats(text) {
+            assert!(disks.iter().all(|d| d.counters.len() >= 11));
+        }
+        let _ = udev_properties(text);
+        if let Ok(devices) = netdev(text) {
+            assert!(devices.iter().all(|(name, _)| !name.contains(':')));
+        }
+        let _ = pressure(text);
+        let _ = vmstat(text);
+        for error in [stat(text).err(), meminfo(text).err(), vmstat(text).err()]
+            .into_iter()
+            .flatten()
+        {
+            // Field and line are cut at 120 characters each (Debug-escaped).
+            assert!(
+                error.len() < 2000,
+                "error messages stay short: {}",
+                error.len()
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            all_parsers(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn proc_like_text_never_panics(
+            text in "(cpu[0-9]{0,3}|[a-z_]{1,8}|[0-9]{1,25}|\\.[0-9]|[:()=]| |\n|  |kB|some|full|total=|-){0,120}"
+        ) {
+            all_parsers(&text);
+        }
+    }
 }
