@@ -199,6 +199,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         alertmanager: alertmanager_api.clone(),
         notify: router.clone(),
         llm: Some(llm.clone()),
+        host_metrics: scrape.host_exposer(),
     };
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);

@@ -95,6 +95,8 @@ pub struct AppState {
     /// The LLM usage service (`/api/v1/usage`, `/api/v1/events`); `None`
     /// answers 503 there.
     pub llm: Option<Arc<crate::llm::UsageService>>,
+    /// Host metrics appended to `/metrics` (`collectors.host.expose_on_metrics`).
+    pub host_metrics: crate::collect::host::Exposer,
 }
 
 /// The whole HTTP API.
@@ -155,7 +157,15 @@ async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = crate::telemetry::render(&state.registry);
+    let mut body = crate::telemetry::render(&state.registry);
+    if let Some(host) = state.host_metrics.get() {
+        // Collected afresh, as node_exporter does per scrape (a few ms of
+        // file reads, so off the async threads).
+        match tokio::task::spawn_blocking(move || host.render()).await {
+            Ok(text) => body.push_str(&text),
+            Err(e) => tracing::warn!(error = %e, "host collection for /metrics failed"),
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -216,6 +226,7 @@ pub fn test_state(storage: Storage) -> AppState {
         )),
         notify: test_router(),
         llm: None,
+        host_metrics: Default::default(),
     }
 }
 

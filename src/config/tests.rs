@@ -636,6 +636,34 @@ fn embedded_default_config_loads() {
     assert_eq!(job.static_configs[0].targets, ["127.0.0.1:9471"]);
     assert_eq!(job.interval(&config.global), Duration::from_secs(15));
     assert_eq!(config.web.listen_address, "127.0.0.1:9471");
+    assert!(config.collectors.host.enabled);
+    assert!(!config.collectors.host.expose_on_metrics);
+}
+
+#[test]
+fn host_collector_section() {
+    assert!(!ok("").collectors.host.enabled, "off unless configured");
+    let config =
+        ok("collectors:\n  host:\n    enabled: true\n    interval: 30s\n    disable: [pressure]\n");
+    assert_eq!(
+        config.collectors.host.interval.map(|d| d.0),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(config.collectors.host.job_name, "node");
+    let errs = errors(
+        "scrape_configs:\n  - job_name: node\n    static_configs: [{targets: [\"h:9100\"]}]\n\
+         collectors:\n  host:\n    enabled: true\n    disable: [cpu, nfs]\n    netdev_device_exclude: \"(lo\"\n",
+    );
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert_eq!(
+        errs,
+        [
+            "bw.yml:6:5: collectors.host.job_name: job_name \"node\" is also the job_name of scrape_configs[0]; choose another for the host collector (or for that job)",
+            "bw.yml:7:20: collectors.host.disable[1]: unknown host collector \"nfs\" (known: cpu, diskstats, filesystem, loadavg, meminfo, netdev, pressure, stat, time, uname, vmstat)",
+            "bw.yml:8:28: collectors.host.netdev_device_exclude: invalid regex `(lo`: unclosed group at position 1",
+        ]
+    );
+    assert!(errors("collectors:\n  host:\n    enable: true\n")[0].contains("unknown"));
 }
 
 #[test]
@@ -888,6 +916,8 @@ fn docs_mention_every_key() {
         keys_of::<StorageConfig>(),
         keys_of::<WebConfig>(),
         keys_of::<RulesConfig>(),
+        keys_of::<CollectorsConfig>(),
+        keys_of::<HostConfig>(),
         keys_of::<crate::notify::config::NotifySection>(),
         keys_of::<crate::notify::config::AmGlobal>(),
         keys_of::<crate::notify::config::HttpConfig>(),

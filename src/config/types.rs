@@ -43,10 +43,13 @@ pub struct Config {
     /// bellwether's own: how the rule engine sends and restores alerts.
     #[serde(default)]
     pub rules: RulesConfig,
+    /// bellwether's own: collectors that run inside the daemon (`host`:
+    /// node_exporter-compatible host metrics, see docs/collectors.md).
+    #[serde(default)]
+    pub collectors: CollectorsConfig,
     // Sections of later releases. They are accepted by the parser only so that
     // validation can refuse them with a message that says they are not
     // implemented yet, instead of "unknown key".
-    pub collectors: Option<serde_json::Value>,
     /// bellwether's own: LLM usage, pricing and the usage ledger (docs/llm.md).
     #[serde(default)]
     pub llm: crate::llm::config::LlmConfig,
@@ -555,6 +558,94 @@ impl Default for WebConfig {
             write_token: None,
             write_token_file: None,
             external_url: None,
+        }
+    }
+}
+
+/// bellwether's own: collectors that run inside the daemon.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorsConfig {
+    /// Linux host metrics with node_exporter 1.5's names (docs/collectors.md).
+    pub host: HostConfig,
+}
+
+/// The host collector (src/collect/host): node_exporter's collectors, read
+/// from /proc and /sys, stored like a scrape of one target.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// Collect host metrics. Default false (the embedded default config sets true).
+    pub enabled: bool,
+    /// How often. Default `global.scrape_interval`.
+    pub interval: Option<PromDuration>,
+    /// The `job` label of the stored series. Default `node`; must not be the
+    /// `job_name` of a scrape job.
+    pub job_name: String,
+    /// The `instance` label of the stored series. Default the host name.
+    pub instance: Option<String>,
+    /// Also serve the host metrics on bellwether's own `/metrics` (collected
+    /// afresh per request), for a Prometheus that scraped node_exporter. Default false.
+    pub expose_on_metrics: bool,
+    /// Collectors to turn off (node_exporter's `--no-collector.<name>`):
+    /// any of cpu, diskstats, filesystem, loadavg, meminfo, netdev, pressure,
+    /// stat, time, uname, vmstat. Default none.
+    pub disable: Vec<String>,
+    /// Export `node_cpu_guest_seconds_total` (`--collector.cpu.guest`). Default true.
+    pub cpu_guest: bool,
+    /// Mount points to skip (`--collector.filesystem.mount-points-exclude`),
+    /// an unanchored regular expression. Default node_exporter 1.5's.
+    pub filesystem_mount_points_exclude: String,
+    /// File system types to skip (`--collector.filesystem.fs-types-exclude`).
+    /// Default node_exporter 1.5's.
+    pub filesystem_fs_types_exclude: String,
+    /// Block devices to skip (`--collector.diskstats.device-exclude`).
+    /// Default node_exporter 1.5's (partitions, ram, loop, fd).
+    pub diskstats_device_exclude: String,
+    /// Network devices to skip (`--collector.netdev.device-exclude`); empty
+    /// skips none. Default empty (node_exporter 1.5's default).
+    pub netdev_device_exclude: String,
+    /// /proc/vmstat fields to export (`--collector.vmstat.fields`). Default
+    /// node_exporter 1.5's.
+    pub vmstat_fields: String,
+    /// Where procfs is mounted (`--path.procfs`). Default /proc.
+    pub procfs: String,
+    /// Where sysfs is mounted (`--path.sysfs`). Default /sys.
+    pub sysfs: String,
+    /// Where the host's root file system is mounted (`--path.rootfs`), for a
+    /// containerised bellwether. Default /.
+    pub rootfs: String,
+    /// The udev database (`--path.udev.data`). Default /run/udev/data.
+    pub udev_data: String,
+}
+
+/// node_exporter 1.5's default exclusions and field selection.
+pub const HOST_DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+pub const HOST_DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
+pub const HOST_DEFAULT_DISKSTATS_DEVICE_EXCLUDE: &str =
+    "^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
+pub const HOST_DEFAULT_VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            enabled: false,
+            interval: None,
+            job_name: "node".to_string(),
+            instance: None,
+            expose_on_metrics: false,
+            disable: Vec::new(),
+            cpu_guest: true,
+            filesystem_mount_points_exclude: HOST_DEFAULT_MOUNT_POINTS_EXCLUDE.to_string(),
+            filesystem_fs_types_exclude: HOST_DEFAULT_FS_TYPES_EXCLUDE.to_string(),
+            diskstats_device_exclude: HOST_DEFAULT_DISKSTATS_DEVICE_EXCLUDE.to_string(),
+            netdev_device_exclude: String::new(),
+            vmstat_fields: HOST_DEFAULT_VMSTAT_FIELDS.to_string(),
+            procfs: "/proc".to_string(),
+            sysfs: "/sys".to_string(),
+            rootfs: "/".to_string(),
+            udev_data: "/run/udev/data".to_string(),
         }
     }
 }

@@ -194,7 +194,6 @@ pub(crate) fn validate(
     let top = KeyPath::default();
 
     let later_sections = [
-        config.collectors.is_some(),
         config.logs.is_some(),
         config.export.is_some(),
         config.remote_write.is_some(),
@@ -276,6 +275,78 @@ pub(crate) fn validate(
 
     check_storage(&mut cx, &top.key("storage"), &config.storage);
     check_web(&mut cx, &top.key("web"), &mut config.web);
+    check_host(
+        &mut cx,
+        &top.key("collectors").key("host"),
+        &config.collectors.host,
+        &job_names,
+    );
+}
+
+/// The `collectors.host` section: regexes compile, collector names exist,
+/// and the job name is not a scrape job's.
+fn check_host(
+    cx: &mut Checker<'_>,
+    path: &KeyPath,
+    host: &HostConfig,
+    job_names: &HashMap<String, usize>,
+) {
+    for (key, pattern) in [
+        (
+            "filesystem_mount_points_exclude",
+            &host.filesystem_mount_points_exclude,
+        ),
+        (
+            "filesystem_fs_types_exclude",
+            &host.filesystem_fs_types_exclude,
+        ),
+        ("diskstats_device_exclude", &host.diskstats_device_exclude),
+        ("netdev_device_exclude", &host.netdev_device_exclude),
+        ("vmstat_fields", &host.vmstat_fields),
+    ] {
+        if let Err(e) = regex::Regex::new(pattern) {
+            cx.error(
+                &path.key(key),
+                super::values::describe_regex_error(pattern, &e),
+            );
+        }
+    }
+    for (i, name) in host.disable.iter().enumerate() {
+        if !crate::collect::host::COLLECTOR_NAMES.contains(&name.as_str()) {
+            cx.error(
+                &path.key("disable").index(i),
+                format!(
+                    "unknown host collector {name:?} (known: {})",
+                    crate::collect::host::COLLECTOR_NAMES.join(", ")
+                ),
+            );
+        }
+    }
+    if host.job_name.is_empty() {
+        cx.error(&path.key("job_name"), "job_name must not be empty");
+    } else if host.enabled {
+        if let Some(i) = job_names.get(&host.job_name) {
+            cx.error(
+                &path.key("job_name"),
+                format!(
+                    "job_name {:?} is also the job_name of scrape_configs[{i}]; choose another for the host collector (or for that job)",
+                    host.job_name
+                ),
+            );
+        }
+    }
+    if host.interval.is_some_and(|d| d.0.is_zero()) {
+        cx.error(
+            &path.key("interval"),
+            "interval must be greater than 0 (e.g. 15s), or left out for global.scrape_interval",
+        );
+    }
+    if host.instance.as_ref().is_some_and(|i| i.is_empty()) {
+        cx.error(
+            &path.key("instance"),
+            "instance must not be empty (leave it out for the host name)",
+        );
+    }
 }
 
 const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);

@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod crash;
 mod default_rules;
+mod host_parity;
 mod lifecycle;
 mod notify_dispatch;
 mod notify_delivery;

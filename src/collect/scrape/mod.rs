@@ -48,9 +48,10 @@ use crate::storage::Storage;
 use self::file_sd::FileDiscovery;
 use self::metrics::{job_labels, ScrapeMetrics};
 use self::scrape_loop::{
-    Auth, Command, InitialState, LoopContext, MetricMetadata, ScrapeLoop, TargetStatus,
+    Auth, Command, InitialState, LocalTarget, LoopContext, MetricMetadata, ScrapeLoop, TargetStatus,
 };
 use self::target::{discovered_labels, JobSettings, Target, TargetGroup};
+use crate::collect::host::{Exposer, HostMetrics};
 
 /// Runs one scrape loop per target and keeps the set of loops in step with
 /// the config and with file-based discovery.
@@ -61,6 +62,9 @@ pub struct ScrapeManager {
 struct Inner {
     storage: Storage,
     metrics: ScrapeMetrics,
+    host_metrics: HostMetrics,
+    /// The host collector `/metrics` renders (`collectors.host.expose_on_metrics`).
+    host_exposer: Exposer,
     jitter_seed: u64,
     shutdown: watch::Sender<bool>,
     state: Mutex<ManagerState>,
@@ -96,6 +100,8 @@ struct Job {
     file_groups: Vec<Vec<TargetGroup>>,
     discovery_tasks: Vec<JoinHandle<()>>,
     loops: HashMap<TargetKey, LoopHandle>,
+    /// Set for the host collector's job: its target is served in-process.
+    local: Option<Arc<dyn LocalTarget>>,
 }
 
 struct LoopHandle {
@@ -124,11 +130,15 @@ impl ScrapeManager {
     pub fn new(storage: Storage, registry: &mut Registry) -> ScrapeManager {
         let metrics = ScrapeMetrics::default();
         metrics.register(registry);
+        let host_metrics = HostMetrics::default();
+        host_metrics.register(registry);
         let (shutdown, _) = watch::channel(false);
         ScrapeManager {
             inner: Arc::new(Inner {
                 storage,
                 metrics,
+                host_metrics,
+                host_exposer: Exposer::default(),
                 jitter_seed: jitter_seed(),
                 shutdown,
                 state: Mutex::new(ManagerState::default()),
@@ -148,13 +158,37 @@ impl ScrapeManager {
         state.retiring.retain(|t| !t.is_finished());
         let mut old_jobs = std::mem::take(&mut state.jobs);
         let mut seen = HashSet::new();
-        for job_config in &config.scrape_configs {
+        let host_job = match crate::collect::host::host_job(config, &inner.host_metrics) {
+            Some(Ok((job, collector))) => {
+                let expose = config.collectors.host.expose_on_metrics;
+                inner.host_exposer.set(expose.then(|| collector.clone()));
+                Some((job, collector))
+            }
+            Some(Err(error)) => {
+                tracing::error!(error = %error, "the host collector cannot start");
+                inner.host_exposer.set(None);
+                None
+            }
+            None => {
+                inner.host_exposer.set(None);
+                None
+            }
+        };
+        let jobs = config.scrape_configs.iter().map(|j| (j, None)).chain(
+            host_job
+                .as_ref()
+                .map(|(j, c)| (j, Some(c.clone() as Arc<dyn LocalTarget>))),
+        );
+        for (job_config, local) in jobs {
             let name = job_config.job_name.clone();
             if !seen.insert(name.clone()) {
                 tracing::error!(job = %name, "duplicate job_name in scrape_configs; only the first is used");
                 continue;
             }
-            let fingerprint = fingerprint(&config.global, job_config);
+            let mut fingerprint = fingerprint(&config.global, job_config);
+            if local.is_some() {
+                fingerprint.push_str(&format!("\n{:?}", config.collectors.host));
+            }
             let old = old_jobs.remove(&name);
             match old {
                 Some(old) if old.fingerprint == fingerprint => {
@@ -165,6 +199,7 @@ impl ScrapeManager {
                     let generation = state.next_generation;
                     let mut job =
                         Job::new(inner, &config.global, job_config, fingerprint, generation);
+                    job.local = local;
                     let handover = match old {
                         Some(mut old) => {
                             for task in old.discovery_tasks.drain(..) {
@@ -213,6 +248,11 @@ impl ScrapeManager {
         for task in tasks {
             let _ = task.await;
         }
+    }
+
+    /// The host collector `/metrics` appends, kept in step with the config.
+    pub fn host_exposer(&self) -> Exposer {
+        self.inner.host_exposer.clone()
     }
 
     /// HELP/TYPE/UNIT per metric family from the last successful scrape of
@@ -309,6 +349,7 @@ impl Job {
             file_groups,
             discovery_tasks,
             loops: HashMap::new(),
+            local: None,
         }
     }
 }
@@ -347,7 +388,10 @@ impl Inner {
             for address in &group.targets {
                 let discovered = discovered_labels(group, address);
                 match target::populate(&discovered, &settings) {
-                    Ok(Some(target)) => {
+                    Ok(Some(mut target)) => {
+                        if let Some(local) = &job.local {
+                            target.url = local.url();
+                        }
                         if keys.insert((target.internal_labels.clone(), target.url.clone())) {
                             targets.push(target);
                         }
@@ -417,6 +461,7 @@ impl Inner {
         let forced_error = Arc::new(Mutex::new(forced));
         let status = Arc::new(Mutex::new(TargetStatus::default()));
         let context = LoopContext {
+            local: job.local.clone(),
             target: target.clone(),
             settings: job.settings.clone(),
             client: job.client.clone(),

@@ -81,6 +81,8 @@ pub enum ScrapeError {
     },
     #[error("{0}")]
     Forced(String),
+    #[error("{0}")]
+    Local(String),
 }
 
 impl ScrapeError {
@@ -96,6 +98,7 @@ impl ScrapeError {
             ScrapeError::InvalidSeries(_) => "invalid_series",
             ScrapeError::CredentialsFile { .. } => "credentials",
             ScrapeError::Forced(_) => "target_limit",
+            ScrapeError::Local(_) => "local",
         }
     }
 }
@@ -604,8 +607,20 @@ impl Auth {
     }
 }
 
+/// A target produced inside the daemon instead of fetched over HTTP (the
+/// host collector): the loop calls [`LocalTarget::scrape`] on a blocking
+/// thread, within the scrape timeout, and treats the text it returns like a
+/// scraped body (format 0.0.4).
+pub trait LocalTarget: Send + Sync + 'static {
+    fn scrape(&self) -> Result<Vec<u8>, String>;
+    /// What `/api/v1/targets` shows as the scrape URL.
+    fn url(&self) -> String;
+}
+
 /// Everything a loop needs that does not change while it runs.
 pub struct LoopContext {
+    /// Set for a target served in-process; `None` for HTTP targets.
+    pub local: Option<Arc<dyn LocalTarget>>,
     pub target: Target,
     pub settings: Arc<JobSettings>,
     pub client: reqwest::Client,
@@ -683,6 +698,23 @@ async fn fetch(ctx: &LoopContext) -> Result<(Vec<u8>, Option<String>), ScrapeErr
         Ok(result) => result,
         Err(_) => Err(ScrapeError::Timeout {
             url: url.clone(),
+            timeout,
+        }),
+    }
+}
+
+async fn fetch_local(
+    local: Arc<dyn LocalTarget>,
+    ctx: &LoopContext,
+) -> Result<(Vec<u8>, Option<String>), ScrapeError> {
+    let timeout = ctx.target.timeout;
+    let work = tokio::task::spawn_blocking(move || local.scrape());
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(Ok(body))) => Ok((body, Some("text/plain; version=0.0.4".to_string()))),
+        Ok(Ok(Err(message))) => Err(ScrapeError::Local(message)),
+        Ok(Err(join)) => Err(ScrapeError::Local(format!("collector task failed: {join}"))),
+        Err(_) => Err(ScrapeError::Timeout {
+            url: ctx.target.url.clone(),
             timeout,
         }),
     }
@@ -805,9 +837,10 @@ impl ScrapeLoop {
 
     async fn fetch_unless_forced(&self) -> Result<(Vec<u8>, Option<String>), ScrapeError> {
         let forced = self.ctx.forced_error.lock().clone();
-        match forced {
-            Some(message) => Err(ScrapeError::Forced(message)),
-            None => fetch(&self.ctx).await,
+        match (forced, &self.ctx.local) {
+            (Some(message), _) => Err(ScrapeError::Forced(message)),
+            (None, Some(local)) => fetch_local(local.clone(), &self.ctx).await,
+            (None, None) => fetch(&self.ctx).await,
         }
     }
 
