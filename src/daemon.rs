@@ -133,7 +133,12 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     registry = returned;
     let delivery = delivery.map_err(|e| anyhow::anyhow!("notify: {e}"))?;
     let delivery_worker = delivery.spawn();
-    let router = Router::new(&notify_config, silences.clone(), delivery.clone(), Clock::System);
+    let router = Router::new(
+        &notify_config,
+        silences.clone(),
+        delivery.clone(),
+        Clock::System,
+    );
     router.register_metrics(&mut registry);
     let router_task = tokio::spawn(router.clone().run());
     let dispatcher = Dispatcher::new(&mut registry, router.clone());

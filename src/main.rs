@@ -395,7 +395,6 @@ fn notify_test(args: NotifyTest<'_>) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
-
 }
 
 /// `pricing check` and `pricing import litellm`.

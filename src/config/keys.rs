@@ -5,12 +5,7 @@
 /// Sections of later bellwether releases (and prometheus.yml's remote
 /// read/write, which arrive with `export`). `Config` accepts them only so
 /// that validation can say this instead of "unknown key".
-pub const NOT_YET_IMPLEMENTED: [&str; 4] = [
-    "logs",
-    "export",
-    "remote_write",
-    "remote_read",
-];
+pub const NOT_YET_IMPLEMENTED: [&str; 4] = ["logs", "export", "remote_write", "remote_read"];
 
 /// prometheus.yml keys (up to Prometheus 2.5x) that bellwether refuses by
 /// name. Every `*_sd_configs` other than `file_sd_configs` is refused too.

@@ -14,10 +14,10 @@
 pub mod alertmanager;
 pub mod alerts;
 pub mod config;
+pub mod deliver;
 pub mod dispatch;
 pub mod inhibit;
 pub mod marker;
-pub mod deliver;
 pub mod matchers;
 pub mod route;
 pub mod silences;

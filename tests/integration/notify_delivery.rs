@@ -27,7 +27,11 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn start() -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Recorder::start_on(TcpListener::bind("127.0.0.1:0").expect("bind"))
+    }
+
+    /// Records what `listener` receives (e.g. on a port chosen in advance).
+    pub fn start_on(listener: TcpListener) -> Recorder {
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&requests);

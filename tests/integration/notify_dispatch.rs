@@ -93,6 +93,19 @@ fn bellwether() -> TestDaemon {
     TestDaemon::start(&format!("notify:\n{}", indent(AM_CONFIG)))
 }
 
+/// AM_CONFIG with a `log` integration on every receiver (bellwether's own
+/// type, which Alertmanager refuses), so each notification is logged.
+fn logging_config() -> String {
+    let mut text = AM_CONFIG.to_string();
+    for name in ["default", "pager", "team", "api"] {
+        text = text.replace(
+            &format!("  - name: {name}\n"),
+            &format!("  - name: {name}\n    log_configs: [{{}}]\n"),
+        );
+    }
+    indent(&text)
+}
+
 fn post(port: u16, body: &str) -> (u16, String) {
     let response = client()
         .post(format!("http://127.0.0.1:{port}/api/v2/alerts"))
@@ -381,7 +394,7 @@ fn amtool_adds_and_queries_alerts_as_on_alertmanager() {
 
 #[test]
 fn prometheus_delivers_alerts_to_bellwether() {
-    let mut bw = bellwether();
+    let mut bw = TestDaemon::start(&format!("notify:\n{}", logging_config()));
     let dir = tempfile::tempdir().expect("temp dir");
     let rules = dir.path().join("rules.yml");
     std::fs::write(
@@ -442,7 +455,7 @@ fn prometheus_delivers_alerts_to_bellwether() {
 fn a_rule_firing_in_bellwether_is_shown_and_notified() {
     let config = format!(
         "global:\n  evaluation_interval: 1s\n  external_labels: {{cluster: test}}\nrule_files: [rules.yml]\nnotify:\n{}",
-        indent(AM_CONFIG)
+        logging_config()
     );
     let mut bw = TestDaemon::start_with_files(
         &config,
