@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::util::{client, free_port, reference_program, wait_for};
+use crate::util::{client, free_port, wait_for, Alertmanager};
 
 /// One request a peer received.
 #[derive(Clone, Debug)]
@@ -88,47 +88,7 @@ impl Recorder {
     }
 }
 
-struct Alertmanager {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Alertmanager {
-    fn start(config: &str, external_url: &str) -> Alertmanager {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let path = dir.path().join("alertmanager.yml");
-        std::fs::write(&path, config).expect("alertmanager.yml");
-        let child = Command::new(reference_program("prometheus-alertmanager"))
-            .arg(format!("--config.file={}", path.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--web.external-url={external_url}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("stderr")).expect("log file"))
-            .spawn()
-            .expect("starting prometheus-alertmanager");
-        let am = Alertmanager {
-            child,
-            port,
-            _dir: dir,
-        };
-        assert!(
-            wait_for(Duration::from_secs(30), || client()
-                .get(format!("http://127.0.0.1:{port}/-/ready"))
-                .send()
-                .is_ok_and(|r| r.status().is_success())),
-            "alertmanager not ready: {}",
-            std::fs::read_to_string(am._dir.path().join("stderr")).unwrap_or_default()
-        );
-        am
-    }
-
+impl crate::util::Alertmanager {
     fn post_alerts(&self, alerts: &serde_json::Value) {
         let response = client()
             .post(format!("http://127.0.0.1:{}/api/v2/alerts", self.port))
@@ -137,13 +97,6 @@ impl Alertmanager {
             .send()
             .expect("posting alerts");
         assert!(response.status().is_success(), "{:?}", response.text());
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -296,7 +249,10 @@ fn run_both() -> (Recorder, Recorder) {
     let bw_peer = Recorder::start();
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("custom.tmpl"), CUSTOM_TEMPLATE).expect("template");
-    let am = Alertmanager::start(&am_config(&am_peer, dir.path()), EXTERNAL_URL);
+    let am = Alertmanager::start(
+        &am_config(&am_peer, dir.path()),
+        &[&format!("--web.external-url={EXTERNAL_URL}")],
+    );
     let alert = serde_json::json!([{
         "labels": labels().into_iter().collect::<BTreeMap<_, _>>(),
         "annotations": annotations().into_iter().collect::<BTreeMap<_, _>>(),
@@ -560,7 +516,10 @@ receivers:
 fn email_is_alertmanagers() {
     let am_smtp = SmtpServer::start();
     let bw_smtp = SmtpServer::start();
-    let am = Alertmanager::start(&mail_config(am_smtp.port), EXTERNAL_URL);
+    let am = Alertmanager::start(
+        &mail_config(am_smtp.port),
+        &[&format!("--web.external-url={EXTERNAL_URL}")],
+    );
     am.post_alerts(&serde_json::json!([{
         "labels": labels().into_iter().collect::<BTreeMap<_, _>>(),
         "annotations": annotations().into_iter().collect::<BTreeMap<_, _>>(),
@@ -673,7 +632,10 @@ receivers:
             peer.url("/slack")
         )
     };
-    let am = Alertmanager::start(&config(&am_peer), EXTERNAL_URL);
+    let am = Alertmanager::start(
+        &config(&am_peer),
+        &[&format!("--web.external-url={EXTERNAL_URL}")],
+    );
     let alert = |ends_at: &str| {
         serde_json::json!([{
             "labels": labels().into_iter().collect::<BTreeMap<_, _>>(),

@@ -5,12 +5,12 @@
 //! to an Alertmanager; and a rule firing inside bellwether must show in its
 //! own API and be notified after `group_wait`.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{client, free_port, reference_program, wait_for, Prometheus, TestDaemon};
+use crate::util::{client, reference_program, wait_for, Alertmanager, Prometheus, TestDaemon};
 
 /// The routing config both sides load (bellwether under `notify:`).
 const AM_CONFIG: &str = r#"route:
@@ -37,53 +37,6 @@ receivers:
   - name: team
   - name: api
 "#;
-
-struct Alertmanager {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Alertmanager {
-    fn start(config: &str) -> Alertmanager {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let path = dir.path().join("alertmanager.yml");
-        std::fs::write(&path, config).expect("alertmanager.yml");
-        let child = Command::new(reference_program("prometheus-alertmanager"))
-            .arg(format!("--config.file={}", path.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting prometheus-alertmanager");
-        let am = Alertmanager {
-            child,
-            port,
-            _dir: dir,
-        };
-        assert!(
-            wait_for(Duration::from_secs(30), || client()
-                .get(format!("http://127.0.0.1:{port}/-/ready"))
-                .send()
-                .is_ok_and(|r| r.status().is_success())),
-            "alertmanager not ready"
-        );
-        am
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect::<String>()
@@ -181,7 +134,7 @@ fn alert_set(end: &str) -> String {
 
 #[test]
 fn api_v2_alerts_and_groups_match_alertmanager() {
-    let am = Alertmanager::start(AM_CONFIG);
+    let am = Alertmanager::start(AM_CONFIG, &[]);
     let mut bw = bellwether();
     let end = at(3600);
     let body = alert_set(&end);
@@ -254,7 +207,7 @@ fn api_v2_alerts_and_groups_match_alertmanager() {
 
 #[test]
 fn post_errors_match_alertmanager() {
-    let am = Alertmanager::start(AM_CONFIG);
+    let am = Alertmanager::start(AM_CONFIG, &[]);
     let mut bw = bellwether();
     let bodies = [
         r#"[{"labels":{"alertname":"X","bad-name":"v"}}]"#,
@@ -312,7 +265,7 @@ fn amtool(port: u16, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn amtool_adds_and_queries_alerts_as_on_alertmanager() {
-    let am = Alertmanager::start(AM_CONFIG);
+    let am = Alertmanager::start(AM_CONFIG, &[]);
     let mut bw = bellwether();
     let (start, end) = (at(-600), at(3600));
     let adds: [&[&str]; 4] = [

@@ -3,10 +3,10 @@
 //! with amtool), refused rule files at start and on reload, and
 //! `check rules` against `promtool check rules`.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{free_port, reference_program, wait_for, TestDaemon};
+use crate::util::{free_port, reference_program, wait_for, Alertmanager, TestDaemon};
 
 /// A dead target (port 1) gives `up == 0` from the first scrape on.
 fn config(extra: &str) -> String {
@@ -221,50 +221,7 @@ fn kept(daemon: &TestDaemon) -> Option<String> {
         .and_then(|a| a["keepFiringSince"].as_str().map(str::to_string))
 }
 
-/// Debian's Alertmanager on a free port, without clustering.
-struct Alertmanager {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Alertmanager {
-    fn start() -> Alertmanager {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let config = dir.path().join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            "route: {receiver: none, group_wait: 1s}\nreceivers: [{name: none}]\n",
-        )
-        .expect("alertmanager.yml");
-        let child = Command::new(reference_program("prometheus-alertmanager"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting prometheus-alertmanager");
-        let am = Alertmanager {
-            child,
-            port,
-            _dir: dir,
-        };
-        assert!(
-            wait_for(Duration::from_secs(30), || crate::util::client()
-                .get(format!("http://127.0.0.1:{port}/-/ready"))
-                .send()
-                .is_ok_and(|r| r.status().is_success())),
-            "alertmanager not ready"
-        );
-        am
-    }
-
+impl crate::util::Alertmanager {
     /// `amtool alert query` as JSON: the alerts Alertmanager holds.
     fn amtool_alerts(&self) -> Vec<serde_json::Value> {
         let output = Command::new(reference_program("amtool"))
@@ -276,16 +233,12 @@ impl Alertmanager {
     }
 }
 
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn firing_alerts_reach_a_real_alertmanager() {
-    let am = Alertmanager::start();
+    let am = Alertmanager::start(
+        "route: {receiver: none, group_wait: 1s}\nreceivers: [{name: none}]\n",
+        &[],
+    );
     let extra = format!(
         "alerting:\n  alertmanagers:\n    - static_configs: [{{targets: [\"127.0.0.1:{}\"]}}]\n",
         am.port

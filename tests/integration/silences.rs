@@ -5,12 +5,12 @@
 //! SIGKILL of bellwether.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{client, free_port, reference_program, wait_for, TestDaemon};
+use crate::util::{client, reference_program, Alertmanager, TestDaemon};
 
 const NOTIFY_CONFIG: &str = "notify:
   route:
@@ -33,62 +33,6 @@ receivers:
   - name: team
   - name: pager
 ";
-
-/// Debian's Alertmanager on a free port, without clustering.
-struct Alertmanager {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Alertmanager {
-    fn start() -> Alertmanager {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let config = dir.path().join("alertmanager.yml");
-        std::fs::write(&config, AM_CONFIG).expect("alertmanager.yml");
-        let log = std::fs::File::create(dir.path().join("am.log")).expect("log file");
-        let child = Command::new(reference_program("prometheus-alertmanager"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting prometheus-alertmanager");
-        let am = Alertmanager {
-            child,
-            port,
-            _dir: dir,
-        };
-        let url = am.url();
-        assert!(
-            wait_for(Duration::from_secs(30), || {
-                client()
-                    .get(format!("{url}/-/ready"))
-                    .send()
-                    .is_ok_and(|r| r.status().is_success())
-            }),
-            "alertmanager not ready"
-        );
-        am
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs amtool against `url`; returns (success, stdout, stderr).
 fn amtool(url: &str, args: &[&str]) -> (bool, String, String) {
@@ -337,7 +281,7 @@ fn session(url: &str) -> Vec<String> {
 #[test]
 fn amtool_silences_against_bellwether_match_alertmanager() {
     let bellwether = daemon();
-    let am = Alertmanager::start();
+    let am = Alertmanager::start(AM_CONFIG, &[]);
     let ours = session(&bellwether.base_url);
     let theirs = session(&am.url());
     assert_eq!(ours.len(), theirs.len());
@@ -399,7 +343,7 @@ fn both(
 #[test]
 fn bad_silences_get_alertmanagers_answers() {
     let bellwether = daemon();
-    let am = Alertmanager::start();
+    let am = Alertmanager::start(AM_CONFIG, &[]);
     let fmt = |ms: i64| {
         let secs = ms / 1000;
         let (days, rem) = (secs / 86_400, secs % 86_400);

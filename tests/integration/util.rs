@@ -347,3 +347,63 @@ impl Drop for Prometheus {
         let _ = self.child.wait();
     }
 }
+
+/// Debian's Alertmanager 0.25 on a free port of 127.0.0.1, without
+/// clustering, with its own storage; killed when dropped.
+pub struct Alertmanager {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    /// Starts it on `config` (an alertmanager.yml) with `extra_args`, and
+    /// waits until `/-/ready` answers.
+    pub fn start(config: &str, extra_args: &[&str]) -> Alertmanager {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let path = dir.path().join("alertmanager.yml");
+        std::fs::write(&path, config).expect("alertmanager.yml");
+        let log = std::fs::File::create(dir.path().join("stderr")).expect("log file");
+        let child = Command::new(reference_program("prometheus-alertmanager"))
+            .arg(format!("--config.file={}", path.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting prometheus-alertmanager");
+        let am = Alertmanager { child, port, dir };
+        let ready = format!("{}/-/ready", am.url());
+        assert!(
+            wait_for(Duration::from_secs(30), || client()
+                .get(&ready)
+                .send()
+                .is_ok_and(|r| r.status().is_success())),
+            "alertmanager not ready: {}",
+            am.log()
+        );
+        am
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
