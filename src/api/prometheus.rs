@@ -5,6 +5,7 @@
 //! Prometheus 2.42's `web/api/v1/api.go`, so Grafana and other clients see no
 //! difference. Handlers translate HTTP to `Querier` calls and nothing else.
 
+use crate::model::{days_from_civil, days_in_month};
 use std::collections::BTreeSet;
 
 use axum::extract::{FromRequest, Path, Query, Request, State};
@@ -324,26 +325,6 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
         - offset_seconds;
     Some(seconds * 1000 + nanos / 1_000_000)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Parses `match[]` selectors into matcher sets, as Prometheus's

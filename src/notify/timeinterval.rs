@@ -9,6 +9,7 @@
 //! compiled-in zone table (chrono-tz) is added to the build. Instants after a
 //! file's last transition follow its POSIX TZ footer (`M` rules).
 
+pub use crate::model::{days_from_civil, days_in_month};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -533,29 +534,9 @@ fn parse_hms(rest: &mut &str) -> Option<i64> {
     Some(sign * total)
 }
 
-/// Days since 1970-01-01 of a civil date.
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Sunday = 0.
 fn weekday_of(days: i64) -> i64 {
     (days + 4).rem_euclid(7)
-}
-
-pub fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
 }
 
 impl TimeInterval {

@@ -7,6 +7,7 @@
 //! functions (`histogram_count`, `histogram_sum`, `histogram_fraction`)
 //! return empty vectors, exactly as Prometheus does for float series.
 
+use crate::model::days_in_month;
 use promql_parser::parser::ast::Call;
 use promql_parser::parser::Expr;
 
@@ -1008,15 +1009,6 @@ impl Civil {
             weekday: (days + 4).rem_euclid(7),
             yearday,
         }
-    }
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
     }
 }
 
