@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{client, reference_program, wait_for, Alertmanager, Prometheus, TestDaemon};
+use crate::util::{at, client, reference_program, wait_for, Alertmanager, Prometheus, TestDaemon};
 
 /// The routing config both sides load (bellwether under `notify:`).
 const AM_CONFIG: &str = r#"route:
@@ -83,32 +83,6 @@ fn get(port: u16, path: &str) -> (u16, String) {
 fn without_updated_at(body: &str) -> String {
     let re = regex::Regex::new(r#""updatedAt":"[^"]*""#).expect("static regex");
     re.replace_all(body, r#""updatedAt":"""#).into_owned()
-}
-
-/// Times relative to now, as RFC 3339 in UTC with milliseconds.
-fn at(offset_secs: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64;
-    let t = now + offset_secs;
-    let (days, rem) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// Several routes, `continue`, `group_by` of one, two and all labels, an

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use crate::notify_delivery::Recorder;
-use crate::util::{free_port, wait_for, TestDaemon};
+use crate::util::{at, free_port, wait_for, TestDaemon};
 
 fn config(hook_port: u16) -> String {
     format!(
@@ -114,7 +114,7 @@ fn rule_alert_is_grouped_delivered_and_silenced() {
     );
 
     // A silence shows in the API v2 and mutes the alert.
-    let now = chrono_like_now();
+    let now = at(0);
     let body = format!(
         r#"{{"matchers":[{{"name":"alertname","value":"AlwaysOn","isRegex":false}}],
             "startsAt":"{now}","endsAt":"2099-01-01T00:00:00Z","createdBy":"e2e","comment":"test"}}"#
@@ -135,20 +135,4 @@ fn rule_alert_is_grouped_delivered_and_silenced() {
         daemon.log()
     );
     daemon.stop();
-}
-
-/// Now as RFC 3339 (UTC, seconds), without a date crate.
-fn chrono_like_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let (y, m, d) = bellwether::model::civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }

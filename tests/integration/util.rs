@@ -407,3 +407,21 @@ impl Drop for Alertmanager {
         let _ = self.child.wait();
     }
 }
+
+/// Now plus `offset_secs` as RFC 3339 in UTC with milliseconds, as
+/// Alertmanager prints times (`2026-01-02T03:04:05.000Z`).
+pub fn at(offset_secs: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64;
+    let t = now + offset_secs;
+    let (days, rem) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (year, month, day) = bellwether::model::civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
