@@ -931,6 +931,8 @@ fn docs_mention_every_key() {
         keys_of::<crate::notify::config::EmailConfig>(),
         keys_of::<crate::notify::config::WebhookConfig>(),
         keys_of::<crate::notify::config::LogConfig>(),
+        keys_of::<crate::notify::config::DeliverySettings>(),
+        keys_of::<crate::llm::config::LlmConfig>(),
         keys_of::<crate::collect::probe::config::ProbesSection>(),
         keys_of::<crate::collect::probe::config::ProbeJob>(),
         keys_of::<crate::collect::probe::config::HttpProbe>(),
