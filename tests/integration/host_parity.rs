@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+// The collectors bellwether implements, by node_exporter's names.
+use bellwether::collect::host::COLLECTOR_NAMES as COLLECTORS;
 use bellwether::collect::scrape::parse::{Entry, Format, Parser};
 use bellwether::config::{
     HOST_DEFAULT_DISKSTATS_DEVICE_EXCLUDE, HOST_DEFAULT_FS_TYPES_EXCLUDE,
@@ -15,21 +17,6 @@ use bellwether::config::{
 };
 
 use crate::util::{client, free_port, reference_program, wait_for, TestDaemon};
-
-/// The collectors bellwether implements, by node_exporter's names.
-const COLLECTORS: [&str; 11] = [
-    "cpu",
-    "diskstats",
-    "filesystem",
-    "loadavg",
-    "meminfo",
-    "netdev",
-    "pressure",
-    "stat",
-    "time",
-    "uname",
-    "vmstat",
-];
 
 /// node_exporter with exactly bellwether's collectors, and bellwether's
 /// defaults for the settings Debian patches (it excludes `lo` and /run,

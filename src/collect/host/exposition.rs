@@ -103,36 +103,52 @@ impl Exposition {
             family
                 .samples
                 .dedup_by(|later, earlier| later.0 == earlier.0);
-            out.push_str("# HELP ");
-            out.push_str(&family.name);
-            out.push(' ');
-            escape_help(out, &family.help);
-            out.push_str("\n# TYPE ");
-            out.push_str(&family.name);
-            out.push(' ');
-            out.push_str(family.kind.as_str());
-            out.push('\n');
+            write_family_header(out, &family.name, &family.help, family.kind.as_str());
             for (labels, value) in &family.samples {
-                out.push_str(&family.name);
-                if !labels.is_empty() {
-                    out.push('{');
-                    for (i, (name, value)) in labels.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        out.push_str(name);
-                        out.push_str("=\"");
-                        escape_label_value(out, value);
-                        out.push('"');
-                    }
-                    out.push('}');
-                }
-                out.push(' ');
-                write_value(out, *value);
-                out.push('\n');
+                write_sample(out, &family.name, labels, *value);
             }
         }
     }
+}
+
+/// `# HELP` and `# TYPE` lines of one family (text format 0.0.4); shared
+/// with the probe module's renderer.
+pub(crate) fn write_family_header(out: &mut String, name: &str, help: &str, kind: &str) {
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
+    escape_help(out, help);
+    out.push_str("\n# TYPE ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(kind);
+    out.push('\n');
+}
+
+/// One sample line: `name{label="value",...} value`.
+pub(crate) fn write_sample<N: AsRef<str>>(
+    out: &mut String,
+    name: &str,
+    labels: &[(N, String)],
+    value: f64,
+) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (label, value)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(label.as_ref());
+            out.push_str("=\"");
+            escape_label_value(out, value);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    write_value(out, value);
+    out.push('\n');
 }
 
 fn escape_help(out: &mut String, help: &str) {

@@ -29,7 +29,6 @@ pub mod tcp;
 pub mod tls;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,8 +42,11 @@ use tokio::task::JoinHandle;
 use self::config::{IpProtocol, ProbeJob, ProberKind};
 use self::metrics::ProbeMetrics;
 use self::tls::TlsInfo;
+use crate::collect::host::exposition::{write_family_header, write_sample};
 use crate::collect::scrape::parse::Format;
-use crate::collect::scrape::scrape_loop::{commit_batch, AppendOptions, LoopState};
+use crate::collect::scrape::scrape_loop::{
+    commit_batch, stale_marker_time, AppendOptions, LoopState,
+};
 use crate::collect::scrape::target::{Fnv64, Limits};
 use crate::config::Config;
 use crate::model::{now_millis, Labels};
@@ -203,41 +205,12 @@ impl Recorder {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for family in &self.families {
-            let help = family.help.replace('\\', "\\\\").replace('\n', "\\n");
-            let _ = writeln!(out, "# HELP {} {help}", family.name);
-            let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
+            write_family_header(&mut out, &family.name, &family.help, family.kind);
             for (labels, value) in &family.samples {
-                out.push_str(&family.name);
-                if !labels.is_empty() {
-                    out.push('{');
-                    for (i, (name, v)) in labels.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        let v = v
-                            .replace('\\', "\\\\")
-                            .replace('"', "\\\"")
-                            .replace('\n', "\\n");
-                        let _ = write!(out, "{name}=\"{v}\"");
-                    }
-                    out.push('}');
-                }
-                let _ = writeln!(out, " {}", format_value(*value));
+                write_sample(&mut out, &family.name, labels, *value);
             }
         }
         out
-    }
-}
-
-fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v == f64::INFINITY {
-        "+Inf".to_string()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_string()
-    } else {
-        format!("{v}")
     }
 }
 
@@ -743,19 +716,11 @@ impl ProbeLoop {
             Some(Command::Stop) | None => {
                 // As a removed scrape target: markers at the time of the first
                 // missed probe, written one interval and 10 % later.
-                let stale_time;
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = ticker.tick() => stale_time = now_millis(),
-                }
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = ticker.tick() => {}
-                }
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = tokio::time::sleep(this.job.config.interval() / 10) => {}
-                }
+                let Some(stale_time) =
+                    stale_marker_time(ticker, shutdown, this.job.config.interval()).await
+                else {
+                    return;
+                };
                 let samples = this.carried.state.end_of_run(stale_time, &this.labels);
                 if let Err(e) =
                     commit_batch(&this.storage, &mut this.carried.state, samples, Vec::new())

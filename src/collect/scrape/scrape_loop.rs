@@ -513,6 +513,31 @@ pub fn commit_batch(
     Ok(outcome)
 }
 
+/// For a stopped loop: waits for when the next run would have been and
+/// returns its time, then one more interval and 10 %, so that a recreated loop
+/// has written newer samples (stale markers then fall out of order and are
+/// ignored by the store). `None` when shutdown came first.
+pub(crate) async fn stale_marker_time(
+    ticker: &mut tokio::time::Interval,
+    shutdown: &mut watch::Receiver<bool>,
+    interval: Duration,
+) -> Option<Timestamp> {
+    let stale_time;
+    tokio::select! {
+        _ = shutdown.changed() => return None,
+        _ = ticker.tick() => stale_time = now_millis(),
+    }
+    tokio::select! {
+        _ = shutdown.changed() => return None,
+        _ = ticker.tick() => {}
+    }
+    tokio::select! {
+        _ = shutdown.changed() => return None,
+        _ = tokio::time::sleep(interval / 10) => {}
+    }
+    Some(stale_time)
+}
+
 /// Labels of a report series: the target's labels and the name.
 pub fn report_labels(target_labels: &Labels, name: &str) -> Labels {
     let mut labels = target_labels.clone();
@@ -862,19 +887,11 @@ impl ScrapeLoop {
                 // time; wait one more interval and 10 % so that a recreated
                 // loop has written newer samples (our markers then fall out of
                 // order and are ignored by the store).
-                let stale_time;
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = ticker.tick() => stale_time = now_millis(),
-                }
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = ticker.tick() => {}
-                }
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = tokio::time::sleep(self.ctx.target.interval / 10) => {}
-                }
+                let Some(stale_time) =
+                    stale_marker_time(ticker, shutdown, self.ctx.target.interval).await
+                else {
+                    return;
+                };
                 let samples = self.state.end_of_run(stale_time, &self.ctx.target.labels);
                 let mut appender = self.ctx.storage.appender();
                 for (labels, t, v, _) in samples {
