@@ -467,6 +467,14 @@ impl<'a> State<'a> {
         final_: Option<Value>,
     ) -> R<Value> {
         let type_name = receiver.type_name();
+        if let Some(v) = struct_field(&receiver, field) {
+            if has_args {
+                return Err(self.errorf(format!(
+                    "{field} has arguments but cannot be invoked as function"
+                )));
+            }
+            return Ok(v);
+        }
         match &receiver {
             Value::Nil => return Ok(Value::Nil),
             Value::Time(ms) => {
@@ -480,93 +488,6 @@ impl<'a> State<'a> {
                         )));
                     }
                     return Ok(result);
-                }
-            }
-            Value::Data(d) => {
-                let value = match field {
-                    "Labels" => Some(Value::Labels(Arc::clone(&d.labels))),
-                    "ExternalLabels" => Some(Value::Labels(Arc::clone(&d.external_labels))),
-                    "ExternalURL" => Some(Value::String(Arc::clone(&d.external_url))),
-                    "Value" => Some(Value::Float(d.value)),
-                    _ => None,
-                };
-                if let Some(v) = value {
-                    if has_args {
-                        return Err(self.errorf(format!(
-                            "{field} has arguments but cannot be invoked as function"
-                        )));
-                    }
-                    return Ok(v);
-                }
-            }
-            Value::Sample(s) => {
-                let value = match field {
-                    "Labels" => Some(Value::Labels(Arc::clone(&s.labels))),
-                    "Value" => Some(Value::Float(s.value)),
-                    _ => None,
-                };
-                if let Some(v) = value {
-                    if has_args {
-                        return Err(self.errorf(format!(
-                            "{field} has arguments but cannot be invoked as function"
-                        )));
-                    }
-                    return Ok(v);
-                }
-            }
-            Value::AmData(d) => {
-                let value = match field {
-                    "Receiver" => Some(Value::String(Arc::clone(&d.receiver))),
-                    "Status" => Some(Value::String(Arc::clone(&d.status))),
-                    "Alerts" => Some(Value::Alerts(Arc::clone(&d.alerts))),
-                    "GroupLabels" => Some(Value::Kv(Arc::clone(&d.group_labels))),
-                    "CommonLabels" => Some(Value::Kv(Arc::clone(&d.common_labels))),
-                    "CommonAnnotations" => Some(Value::Kv(Arc::clone(&d.common_annotations))),
-                    "ExternalURL" => Some(Value::String(Arc::clone(&d.external_url))),
-                    _ => None,
-                };
-                if let Some(v) = value {
-                    if has_args {
-                        return Err(self.errorf(format!(
-                            "{field} has arguments but cannot be invoked as function"
-                        )));
-                    }
-                    return Ok(v);
-                }
-            }
-            Value::AmAlert(a) => {
-                let value = match field {
-                    "Status" => Some(Value::String(Arc::clone(&a.status))),
-                    "Labels" => Some(Value::Kv(Arc::clone(&a.labels))),
-                    "Annotations" => Some(Value::Kv(Arc::clone(&a.annotations))),
-                    "StartsAt" => Some(Value::Time(a.starts_at)),
-                    "EndsAt" => Some(Value::Time(a.ends_at)),
-                    "GeneratorURL" => Some(Value::String(Arc::clone(&a.generator_url))),
-                    "Fingerprint" => Some(Value::String(Arc::clone(&a.fingerprint))),
-                    _ => None,
-                };
-                if let Some(v) = value {
-                    if has_args {
-                        return Err(self.errorf(format!(
-                            "{field} has arguments but cannot be invoked as function"
-                        )));
-                    }
-                    return Ok(v);
-                }
-            }
-            Value::Pair(p) => {
-                let value = match field {
-                    "Name" => Some(Value::str(&p.0)),
-                    "Value" => Some(Value::str(&p.1)),
-                    _ => None,
-                };
-                if let Some(v) = value {
-                    if has_args {
-                        return Err(self.errorf(format!(
-                            "{field} has arguments but cannot be invoked as function"
-                        )));
-                    }
-                    return Ok(v);
                 }
             }
             Value::Alerts(list) if matches!(field, "Firing" | "Resolved") => {
@@ -885,6 +806,51 @@ impl<'a> State<'a> {
 }
 
 /// Alertmanager's `KV.SortedPairs`: `alertname` first, then by name.
+/// The plain fields of the template data types (`.Labels`, `.Status`, …);
+/// `None` when `field` is not one of `receiver`'s.
+fn struct_field(receiver: &Value, field: &str) -> Option<Value> {
+    match receiver {
+        Value::Data(d) => match field {
+            "Labels" => Some(Value::Labels(Arc::clone(&d.labels))),
+            "ExternalLabels" => Some(Value::Labels(Arc::clone(&d.external_labels))),
+            "ExternalURL" => Some(Value::String(Arc::clone(&d.external_url))),
+            "Value" => Some(Value::Float(d.value)),
+            _ => None,
+        },
+        Value::Sample(s) => match field {
+            "Labels" => Some(Value::Labels(Arc::clone(&s.labels))),
+            "Value" => Some(Value::Float(s.value)),
+            _ => None,
+        },
+        Value::AmData(d) => match field {
+            "Receiver" => Some(Value::String(Arc::clone(&d.receiver))),
+            "Status" => Some(Value::String(Arc::clone(&d.status))),
+            "Alerts" => Some(Value::Alerts(Arc::clone(&d.alerts))),
+            "GroupLabels" => Some(Value::Kv(Arc::clone(&d.group_labels))),
+            "CommonLabels" => Some(Value::Kv(Arc::clone(&d.common_labels))),
+            "CommonAnnotations" => Some(Value::Kv(Arc::clone(&d.common_annotations))),
+            "ExternalURL" => Some(Value::String(Arc::clone(&d.external_url))),
+            _ => None,
+        },
+        Value::AmAlert(a) => match field {
+            "Status" => Some(Value::String(Arc::clone(&a.status))),
+            "Labels" => Some(Value::Kv(Arc::clone(&a.labels))),
+            "Annotations" => Some(Value::Kv(Arc::clone(&a.annotations))),
+            "StartsAt" => Some(Value::Time(a.starts_at)),
+            "EndsAt" => Some(Value::Time(a.ends_at)),
+            "GeneratorURL" => Some(Value::String(Arc::clone(&a.generator_url))),
+            "Fingerprint" => Some(Value::String(Arc::clone(&a.fingerprint))),
+            _ => None,
+        },
+        Value::Pair(p) => match field {
+            "Name" => Some(Value::str(&p.0)),
+            "Value" => Some(Value::str(&p.1)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn sorted_pairs(m: &BTreeMap<String, String>) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = Vec::with_capacity(m.len());
     if let Some(v) = m.get("alertname") {
