@@ -222,14 +222,19 @@ fn keep(
     shown
 }
 
+/// The `filter`, `receiver`, `active`, ... query of an alerts or groups
+/// request, or the error response for it.
+async fn request_filter(request: Request) -> Result<Filter, Response> {
+    let params = Params::from_request(request)
+        .await
+        .map_err(|e| e.into_response())?;
+    parse_filter(&params).map_err(|e| e.into_response())
+}
+
 async fn get_alerts(State(state): State<AppState>, request: Request) -> Response {
-    let params = match Params::from_request(request).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let filter = match parse_filter(&params) {
+    let filter = match request_filter(request).await {
         Ok(f) => f,
-        Err(r) => return r.into_response(),
+        Err(r) => return r,
     };
     let router = &state.notify;
     let active = router.active();
@@ -256,13 +261,9 @@ async fn get_alerts(State(state): State<AppState>, request: Request) -> Response
 }
 
 async fn get_groups(State(state): State<AppState>, request: Request) -> Response {
-    let params = match Params::from_request(request).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let filter = match parse_filter(&params) {
+    let filter = match request_filter(request).await {
         Ok(f) => f,
-        Err(r) => return r.into_response(),
+        Err(r) => return r,
     };
     let router = &state.notify;
     let active = router.active();

@@ -218,7 +218,7 @@ pub fn validate(alert: &Alert) -> Result<(), String> {
     if let Some(l) = alert.labels.iter().find(|l| !valid_label_name(&l.name)) {
         return Err(format!(
             "invalid label set: invalid name {}",
-            go_quote(&l.name)
+            super::route::go_quote(&l.name)
         ));
     }
     if alert.labels.is_empty() {
@@ -227,7 +227,7 @@ pub fn validate(alert: &Alert) -> Result<(), String> {
     if let Some(name) = alert.annotations.keys().find(|n| !valid_label_name(n)) {
         return Err(format!(
             "invalid annotations: invalid name {}",
-            go_quote(name)
+            super::route::go_quote(name)
         ));
     }
     Ok(())
@@ -240,26 +240,6 @@ pub fn valid_label_name(name: &str) -> bool {
             .bytes()
             .enumerate()
             .all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || (b.is_ascii_digit() && i > 0))
-}
-
-/// Go's `%q` for the names in validation messages.
-fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// An alert from the rule engine as the router holds it: Prometheus sends

@@ -161,8 +161,8 @@ impl RouteNode {
     }
 }
 
-/// Go's `%q` for the label values of a group key.
-fn go_quote(s: &str) -> String {
+/// Go's `%q` as the router uses it (group keys, validation messages).
+pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
