@@ -6,38 +6,60 @@
 
 use crate::notify::timeinterval::Location;
 
+/// The system zone, loaded on first use and kept for the life of the process,
+/// as Go loads `time.Local` once: node_exporter does not notice a changed
+/// /etc/localtime either until it restarts.
+struct SystemZone {
+    /// `None` when the offset is the first local time type's (an absolute
+    /// `TZ` path, which `Location::load` does not take).
+    location: Option<Location>,
+    /// (UTC offset, abbreviation) of every local time type.
+    types: Vec<(i64, String)>,
+}
+
+impl SystemZone {
+    /// `None` means UTC.
+    fn load() -> Option<SystemZone> {
+        let (name, data) = match std::env::var("TZ") {
+            Ok(tz) => {
+                let tz = tz.strip_prefix(':').unwrap_or(&tz).to_string();
+                if tz.is_empty() || tz == "UTC" {
+                    return None;
+                }
+                let data = if tz.starts_with('/') {
+                    std::fs::read(&tz).ok()
+                } else {
+                    std::fs::read(format!("/usr/share/zoneinfo/{tz}")).ok()
+                };
+                (tz, data)
+            }
+            Err(_) => ("Local".to_string(), std::fs::read("/etc/localtime").ok()),
+        };
+        let data = data?;
+        let location = if name.starts_with('/') {
+            None
+        } else {
+            Location::load(&name).ok()
+        };
+        Some(SystemZone {
+            location,
+            types: local_time_types(&data),
+        })
+    }
+}
+
 /// (abbreviation, offset in seconds) at `unix_secs`.
 pub fn local_zone(unix_secs: i64) -> (String, i64) {
+    static ZONE: std::sync::OnceLock<Option<SystemZone>> = std::sync::OnceLock::new();
     let utc = || ("UTC".to_string(), 0);
-    let (name, data) = match std::env::var("TZ") {
-        Ok(tz) => {
-            let tz = tz.strip_prefix(':').unwrap_or(&tz).to_string();
-            if tz.is_empty() || tz == "UTC" {
-                return utc();
-            }
-            let data = if tz.starts_with('/') {
-                std::fs::read(&tz).ok()
-            } else {
-                std::fs::read(format!("/usr/share/zoneinfo/{tz}")).ok()
-            };
-            (tz, data)
-        }
-        Err(_) => ("Local".to_string(), std::fs::read("/etc/localtime").ok()),
+    let Some(zone) = ZONE.get_or_init(SystemZone::load) else {
+        return utc();
     };
-    let Some(data) = data else { return utc() };
-    let location = if name.starts_with('/') {
-        // Location::load takes zone names only; an absolute TZ path is
-        // read above for the abbreviation and its offset comes from there.
-        None
-    } else {
-        Location::load(&name).ok()
-    };
-    let types = local_time_types(&data);
-    let offset = match &location {
+    let offset = match &zone.location {
         Some(l) => l.offset_at(unix_secs),
-        None => types.first().map_or(0, |t| t.0),
+        None => zone.types.first().map_or(0, |t| t.0),
     };
-    match types.iter().find(|t| t.0 == offset) {
+    match zone.types.iter().find(|t| t.0 == offset) {
         Some((_, abbreviation)) => (abbreviation.clone(), offset),
         None => utc(),
     }
