@@ -203,6 +203,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         rules: rules.clone(),
         alertmanager: alertmanager_api.clone(),
         notify: router.clone(),
+        delivery: Some(delivery.clone()),
         llm: Some(llm.clone()),
         host_metrics: scrape.host_exposer(),
     };

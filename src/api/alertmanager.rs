@@ -188,7 +188,7 @@ fn parse_filter(params: &Params) -> Result<Filter, ParamError> {
 
 /// Alertmanager's `matchFilterLabels`: a matcher with an empty value on
 /// a label the alert has (for `!=`, `!~`) or lacks (for `=`, `=~`) passes.
-fn filter_matches(matchers: &[Matcher], labels: &Labels) -> bool {
+pub(crate) fn filter_matches(matchers: &[Matcher], labels: &Labels) -> bool {
     matchers.iter().all(|m| {
         let value = labels.get(&m.name);
         let negative = matches!(m.kind, MatchType::NotEqual | MatchType::NotRegexp);

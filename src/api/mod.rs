@@ -8,6 +8,7 @@
 pub mod alertmanager;
 mod error;
 pub mod export;
+pub mod history;
 pub mod prometheus;
 pub mod query;
 pub mod rules;
@@ -92,6 +93,9 @@ pub struct AppState {
     pub alertmanager: Arc<silences::AlertmanagerApi>,
     /// The in-process Alertmanager, for `/api/v2/alerts*`.
     pub notify: Arc<crate::notify::Router>,
+    /// The notification outbox, for `/api/v1/alerts/history`; `None`
+    /// answers 503 there.
+    pub delivery: Option<Arc<crate::notify::deliver::Deliverer>>,
     /// The LLM usage service (`/api/v1/usage`, `/api/v1/events`); `None`
     /// answers 503 there.
     pub llm: Option<Arc<crate::llm::UsageService>>,
@@ -116,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .merge(silences::routes())
         .merge(crate::ingest::routes())
         .merge(alertmanager::routes())
+        .merge(history::routes())
         .merge(crate::llm::api::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -227,6 +232,7 @@ pub fn test_state(storage: Storage) -> AppState {
         notify: test_router(),
         llm: None,
         host_metrics: Default::default(),
+        delivery: None,
     }
 }
 

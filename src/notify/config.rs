@@ -48,6 +48,10 @@ pub struct NotifySection {
     /// `config_file`.
     #[serde(default)]
     pub delivery: DeliverySettings,
+    /// bellwether's own: retention of the notification history. Allowed
+    /// next to `config_file`.
+    #[serde(default)]
+    pub history: HistorySettings,
 }
 
 /// bellwether's own `notify.delivery` settings (not part of alertmanager.yml).
@@ -74,6 +78,51 @@ impl Default for DeliverySettings {
             expiry: PromDuration::from_secs(3600),
             timeout: PromDuration::from_secs(30),
         }
+    }
+}
+
+/// bellwether's own `notify.history` settings: how long a finished
+/// notification (the history of `GET /api/v1/alerts/history`) is kept, by
+/// the tier of its alerts' `severity` label.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySettings {
+    /// Per-severity retention; entries override the built-in critical 90d,
+    /// warning 30d, info 7d and add other severities.
+    pub retention: BTreeMap<String, PromDuration>,
+    /// Retention of notifications whose alerts have another severity or
+    /// none. Default 7d.
+    pub default_retention: PromDuration,
+}
+
+/// Built-in history retention per severity.
+pub const DEFAULT_HISTORY_RETENTION: [(&str, u64); 3] = [
+    ("critical", 90 * 86_400),
+    ("warning", 30 * 86_400),
+    ("info", 7 * 86_400),
+];
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            retention: BTreeMap::new(),
+            default_retention: PromDuration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+impl HistorySettings {
+    /// The retention of every named severity: the built-in ones with the
+    /// configured entries over them.
+    pub fn per_severity(&self) -> Vec<(String, std::time::Duration)> {
+        let mut all: BTreeMap<String, std::time::Duration> = DEFAULT_HISTORY_RETENTION
+            .iter()
+            .map(|(s, secs)| (s.to_string(), std::time::Duration::from_secs(*secs)))
+            .collect();
+        for (severity, d) in &self.retention {
+            all.insert(severity.clone(), d.0);
+        }
+        all.into_iter().collect()
     }
 }
 
@@ -112,6 +161,8 @@ pub struct NotifyConfig {
     /// `notify.delivery` of bellwether's config (defaults for a bare
     /// alertmanager.yml).
     pub delivery: DeliverySettings,
+    /// `notify.history` of bellwether's config.
+    pub history: HistorySettings,
     /// bellwether's default templates plus the `templates` files, parsed.
     pub notify_templates: std::sync::Arc<crate::template::NotifyTemplates>,
 }
@@ -1004,6 +1055,7 @@ pub(crate) fn check(
         time_intervals: intervals,
         origin: origin.to_string(),
         delivery: DeliverySettings::default(),
+        history: HistorySettings::default(),
         notify_templates,
     })
 }
@@ -1351,12 +1403,36 @@ pub(crate) fn check_section(
             });
         }
     }
+    let history = section.history.clone();
+    let history_node = node.and_then(|n| n.get("history"));
+    if history.default_retention.0.is_zero() {
+        bad_delivery.push(Finding {
+            pos: history_node
+                .and_then(|n| n.get("default_retention"))
+                .map(|n| n.pos),
+            path: "notify.history.default_retention".into(),
+            message: "default_retention must be greater than 0".into(),
+        });
+    }
+    for (severity, d) in &history.retention {
+        if d.0.is_zero() {
+            bad_delivery.push(Finding {
+                pos: history_node
+                    .and_then(|n| n.get("retention"))
+                    .and_then(|n| n.get(severity))
+                    .map(|n| n.pos),
+                path: format!("notify.history.retention.{severity}"),
+                message: format!("the retention of severity {severity:?} must be greater than 0"),
+            });
+        }
+    }
     if !bad_delivery.is_empty() {
         return Err(bad_delivery);
     }
     let with_delivery = |r: Result<NotifyConfig, Vec<Finding>>| {
         r.map(|mut c| {
             c.delivery = delivery.clone();
+            c.history = history.clone();
             c
         })
     };
@@ -1380,7 +1456,7 @@ pub(crate) fn check_section(
     if let Some(Kind::Map(entries)) = node.map(|n| &n.kind) {
         if let Some(other) = entries
             .iter()
-            .find(|e| e.key != "config_file" && e.key != "delivery")
+            .find(|e| !matches!(e.key.as_str(), "config_file" | "delivery" | "history"))
         {
             return Err(vec![Finding {
                 pos: Some(other.key_pos),

@@ -57,14 +57,15 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::model::{now_millis, Timestamp};
-use crate::notify::config::{DeliverySettings, NotifyConfig, Receiver};
+use crate::notify::config::{DeliverySettings, HistorySettings, NotifyConfig, Receiver};
 use crate::notify::types::{Delivery, Notification};
 use crate::template::NotifyTemplates;
 
 use data::Payload;
 use http::{FailReason, HttpTarget, Outcome};
 use store::{
-    DeliveryStore, EntryState, FingerprintSet, IntegrationKey, LogEntry, NewEntry, OutboxEntry,
+    notification_severity, DeliveryStore, EntryState, FingerprintSet, IntegrationKey, LogEntry,
+    NewEntry, OutboxEntry,
 };
 
 /// Attempts in flight at once per receiver (a receiver that hangs holds
@@ -339,6 +340,7 @@ struct Active {
     templates: Arc<NotifyTemplates>,
     external_url: String,
     settings: DeliverySettings,
+    history: HistorySettings,
 }
 
 /// The [`Delivery`] of the daemon: nflog, outbox and worker.
@@ -374,6 +376,7 @@ impl Deliverer {
                 templates: Arc::clone(&config.notify_templates),
                 external_url: String::new(),
                 settings: DeliverySettings::default(),
+                history: HistorySettings::default(),
             })),
             metrics,
             wake: Notify::new(),
@@ -398,6 +401,7 @@ impl Deliverer {
             templates: Arc::clone(&config.notify_templates),
             external_url: external_url.trim_end_matches('/').to_string(),
             settings,
+            history: config.history.clone(),
         });
         self.wake.notify_one();
         Ok(())
@@ -425,6 +429,8 @@ impl Deliverer {
             }
         }
         let settings = &active.settings;
+        let severity =
+            notification_severity(n.alerts.iter().filter_map(|a| a.labels.get("severity")));
         let mut ids = Vec::new();
         let mut superseded = 0;
         for built in integrations {
@@ -462,6 +468,7 @@ impl Deliverer {
                     repeat_interval: n.repeat_interval,
                     now: n.now,
                     expires,
+                    severity: &severity,
                 })
                 .map(Some)
             })?;
@@ -490,8 +497,11 @@ impl Deliverer {
             let now = now_millis();
             if last_prune.elapsed() >= PRUNE_EVERY {
                 last_prune = Instant::now();
-                let retention = self.active.read().settings.retention.0;
-                if let Err(e) = self.store.prune(now, retention) {
+                let history = self.active.read().history.clone();
+                if let Err(e) =
+                    self.store
+                        .prune(now, &history.per_severity(), history.default_retention.0)
+                {
                     tracing::warn!(error = %e, "pruning the notification store failed");
                 }
             }
@@ -657,9 +667,10 @@ impl Deliverer {
         self.metrics.requests.get_or_create(&label).inc();
         let now = now_millis();
         match outcome {
-            Outcome::Delivered { .. } => {
+            Outcome::Delivered { answer } => {
                 let log_expiry = log_expiry(active.settings.retention.0, entry.repeat_interval);
                 let result = self.store.transaction(|tx| {
+                    tx.attempted(entry.id, now, "delivered", &answer)?;
                     tx.finish(entry.id, EntryState::Delivered, true, "", now)?;
                     tx.log(
                         &entry.key,
@@ -689,9 +700,10 @@ impl Deliverer {
                 let delay = after.unwrap_or_else(|| backoff(entry.attempts + 1, entry.id));
                 let next = now + delay.as_millis() as i64;
                 if next >= entry.expires {
-                    let _ = self
-                        .store
-                        .transaction(|tx| tx.retry(entry.id, next, &error));
+                    let _ = self.store.transaction(|tx| {
+                        tx.attempted(entry.id, now, "retry", &error)?;
+                        tx.retry(entry.id, next, &error)
+                    });
                     let mut e = entry.clone();
                     e.attempts += 1;
                     e.last_error = error;
@@ -699,10 +711,10 @@ impl Deliverer {
                     self.expire(&e, now);
                     return;
                 }
-                if let Err(e) = self
-                    .store
-                    .transaction(|tx| tx.retry(entry.id, next, &error))
-                {
+                if let Err(e) = self.store.transaction(|tx| {
+                    tx.attempted(entry.id, now, "retry", &error)?;
+                    tx.retry(entry.id, next, &error)
+                }) {
                     tracing::error!(error = %e, "outbox update failed");
                 }
                 tracing::warn!(
@@ -729,10 +741,12 @@ impl Deliverer {
         attempted: bool,
         now: Timestamp,
     ) {
-        if let Err(e) = self
-            .store
-            .transaction(|tx| tx.finish(entry.id, EntryState::Failed, attempted, error, now))
-        {
+        if let Err(e) = self.store.transaction(|tx| {
+            if attempted {
+                tx.attempted(entry.id, now, "failed", error)?;
+            }
+            tx.finish(entry.id, EntryState::Failed, attempted, error, now)
+        }) {
             tracing::error!(error = %e, "outbox update failed");
         }
         let mut labels = integration_label(&entry.key);

@@ -154,6 +154,73 @@ pub struct NewEntry<'a> {
     pub repeat_interval: Duration,
     pub now: Timestamp,
     pub expires: Timestamp,
+    /// The notification's tier for the history's retention
+    /// ([`notification_severity`]).
+    pub severity: &'a str,
+}
+
+/// What one delivery attempt got: `delivered`, `retry` or `failed`, and the
+/// receiver's answer or the error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub at: Timestamp,
+    pub outcome: &'static str,
+    pub answer: String,
+}
+
+/// The longest answer or error kept per attempt, in bytes.
+const MAX_ANSWER: usize = 1024;
+
+/// One notification of the history: its outbox entry, tier, end time and
+/// attempts, oldest attempt first.
+#[derive(Clone, Debug)]
+pub struct HistoryEntry {
+    pub entry: OutboxEntry,
+    pub severity: String,
+    pub finished: Option<Timestamp>,
+    pub attempts: Vec<Attempt>,
+}
+
+/// The SQL side of a history query (label matchers are the caller's).
+#[derive(Clone, Debug, Default)]
+pub struct HistoryQuery {
+    /// Flush time range, Unix ms, inclusive.
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub receiver: Option<String>,
+    pub severity: Option<String>,
+    pub state: Option<String>,
+}
+
+/// The tier a notification is kept by: the most severe `severity` label
+/// among its alerts (critical, then error, warning, info, then any other
+/// value in byte order), or `""` when none has one.
+pub fn notification_severity<'a>(severities: impl Iterator<Item = &'a str>) -> String {
+    fn rank(s: &str) -> usize {
+        match s {
+            "critical" => 0,
+            "error" => 1,
+            "warning" => 2,
+            "info" => 3,
+            _ => 4,
+        }
+    }
+    severities
+        .filter(|s| !s.is_empty())
+        .min_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)))
+        .unwrap_or("")
+        .to_string()
+}
+
+fn truncate_answer(text: &str) -> &str {
+    if text.len() <= MAX_ANSWER {
+        return text;
+    }
+    let mut end = MAX_ANSWER;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 impl DeliveryStore {
@@ -195,9 +262,31 @@ impl DeliveryStore {
                  last_error TEXT,
                  finished INTEGER
              );
+             CREATE TABLE IF NOT EXISTS notify_attempts (
+                 outbox_id INTEGER NOT NULL,
+                 at INTEGER NOT NULL,
+                 outcome TEXT NOT NULL,
+                 answer TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS notify_attempts_entry ON notify_attempts (outbox_id);
              CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox (state, next_attempt);
              CREATE INDEX IF NOT EXISTS notify_outbox_group
                  ON notify_outbox (receiver, integration, idx, group_key, state);",
+        )
+        .map_err(err)?;
+        // Outboxes written before the history existed have no severity.
+        let has_severity = conn
+            .prepare("SELECT 1 FROM pragma_table_info('notify_outbox') WHERE name = 'severity'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(err)?;
+        if !has_severity {
+            conn.execute_batch(
+                "ALTER TABLE notify_outbox ADD COLUMN severity TEXT NOT NULL DEFAULT ''",
+            )
+            .map_err(err)?;
+        }
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS notify_outbox_created ON notify_outbox (created)",
         )
         .map_err(err)?;
         Ok(DeliveryStore {
@@ -287,21 +376,136 @@ impl DeliveryStore {
         .map_err(|e| e.to_string())
     }
 
-    /// Deletes finished outbox entries older than `retention` and expired
-    /// nflog entries; returns how many rows went.
-    pub fn prune(&self, now: Timestamp, retention: Duration) -> Res<usize> {
+    /// Deletes finished outbox entries (the notification history) older
+    /// than their tier's retention — `history` for the severities it names,
+    /// `other` for the rest — with their attempts, and expired nflog
+    /// entries; returns how many rows went.
+    pub fn prune(
+        &self,
+        now: Timestamp,
+        history: &[(String, Duration)],
+        other: Duration,
+    ) -> Res<usize> {
         let conn = self.conn.lock();
-        let cutoff = now - retention.as_millis() as i64;
-        let outbox = conn
+        let e = |e: rusqlite::Error| e.to_string();
+        let cutoff = |d: &Duration| now.saturating_sub(d.as_millis() as i64);
+        let mut removed = 0;
+        for (severity, retention) in history {
+            removed += conn
+                .execute(
+                    "DELETE FROM notify_outbox WHERE state != 'pending' AND severity = ?1
+                     AND COALESCE(finished, created) < ?2",
+                    params![severity, cutoff(retention)],
+                )
+                .map_err(e)?;
+        }
+        let named = history
+            .iter()
+            .map(|(s, _)| format!("'{}'", s.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(",");
+        let others = if named.is_empty() {
+            String::new()
+        } else {
+            format!(" AND severity NOT IN ({named})")
+        };
+        removed += conn
             .execute(
-                "DELETE FROM notify_outbox WHERE state != 'pending' AND COALESCE(finished, created) < ?1",
-                [cutoff],
+                &format!(
+                    "DELETE FROM notify_outbox WHERE state != 'pending'{others}
+                     AND COALESCE(finished, created) < ?1"
+                ),
+                [cutoff(&other)],
             )
-            .map_err(|e| e.to_string())?;
-        let log = conn
+            .map_err(e)?;
+        removed += conn
+            .execute(
+                "DELETE FROM notify_attempts WHERE NOT EXISTS
+                 (SELECT 1 FROM notify_outbox o WHERE o.id = notify_attempts.outbox_id)",
+                [],
+            )
+            .map_err(e)?;
+        removed += conn
             .execute("DELETE FROM notify_log WHERE expires <= ?1", [now])
-            .map_err(|e| e.to_string())?;
-        Ok(outbox + log)
+            .map_err(e)?;
+        Ok(removed)
+    }
+
+    /// History entries matching `q`, newest first, for which `keep` holds,
+    /// at most `limit`.
+    pub fn history(
+        &self,
+        q: &HistoryQuery,
+        limit: usize,
+        mut keep: impl FnMut(&OutboxEntry) -> bool,
+    ) -> Res<Vec<HistoryEntry>> {
+        let conn = self.conn.lock();
+        let e = |e: rusqlite::Error| e.to_string();
+        let mut sql = format!(
+            "SELECT {ENTRY_COLUMNS}, severity, finished FROM notify_outbox \
+             WHERE created >= ?1 AND created <= ?2"
+        );
+        let mut args: Vec<rusqlite::types::Value> = vec![
+            q.start.unwrap_or(i64::MIN).into(),
+            q.end.unwrap_or(i64::MAX).into(),
+        ];
+        for (column, value) in [
+            ("receiver", &q.receiver),
+            ("severity", &q.severity),
+            ("state", &q.state),
+        ] {
+            if let Some(v) = value {
+                args.push(v.clone().into());
+                sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+            }
+        }
+        sql.push_str(" ORDER BY id DESC");
+        let mut stmt = conn.prepare(&sql).map_err(e)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args.iter()))
+            .map_err(e)?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(row) = rows.next().map_err(e)? else {
+                break;
+            };
+            let entry = read_entry(row).map_err(e)?;
+            if !keep(&entry) {
+                continue;
+            }
+            out.push(HistoryEntry {
+                entry,
+                severity: row.get(15).map_err(e)?,
+                finished: row.get(16).map_err(e)?,
+                attempts: Vec::new(),
+            });
+        }
+        drop(rows);
+        drop(stmt);
+        let mut attempts = conn
+            .prepare_cached(
+                "SELECT at, outcome, answer FROM notify_attempts WHERE outbox_id = ?1 ORDER BY rowid",
+            )
+            .map_err(e)?;
+        for h in &mut out {
+            h.attempts = attempts
+                .query_map([h.entry.id], |r| {
+                    let outcome: String = r.get(1)?;
+                    Ok(Attempt {
+                        at: r.get(0)?,
+                        outcome: match outcome.as_str() {
+                            "delivered" => "delivered",
+                            "retry" => "retry",
+                            _ => "failed",
+                        },
+                        answer: r.get(2)?,
+                    })
+                })
+                .map_err(e)?
+                .collect::<Result<_, _>>()
+                .map_err(e)?;
+        }
+        Ok(out)
     }
 }
 
@@ -401,8 +605,8 @@ impl Tx<'_> {
         self.0.execute(
             "INSERT INTO notify_outbox
              (receiver, integration, idx, group_key, payload, firing, resolved, repeat_ms,
-              created, attempts, next_attempt, expires, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?9, ?10, 'pending')",
+              created, attempts, next_attempt, expires, state, severity)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?9, ?10, 'pending', ?11)",
             params![
                 e.key.receiver,
                 e.key.integration,
@@ -413,7 +617,8 @@ impl Tx<'_> {
                 encode_set(e.resolved),
                 e.repeat_interval.as_millis() as i64,
                 e.now,
-                e.expires
+                e.expires,
+                e.severity
             ],
         )?;
         Ok(self.0.last_insert_rowid())
@@ -440,6 +645,21 @@ impl Tx<'_> {
                  finished = ?5 WHERE id = ?1{guard}"
             ),
             params![id, state.as_str(), i64::from(attempted), error, now],
+        )?;
+        Ok(())
+    }
+
+    /// Records what an attempt of an entry got (the history's answers).
+    pub fn attempted(
+        &self,
+        id: i64,
+        at: Timestamp,
+        outcome: &str,
+        answer: &str,
+    ) -> rusqlite::Result<()> {
+        self.0.execute(
+            "INSERT INTO notify_attempts (outbox_id, at, outcome, answer) VALUES (?1, ?2, ?3, ?4)",
+            params![id, at, outcome, truncate_answer(answer)],
         )?;
         Ok(())
     }
@@ -485,6 +705,7 @@ mod tests {
                         repeat_interval: Duration::from_secs(60),
                         now: 1000,
                         expires: 5000,
+                        severity: "critical",
                     })?;
                     tx.log(&key(), "g", &firing, &resolved, 900, Duration::from_secs(1))
                 })
@@ -501,6 +722,218 @@ mod tests {
         assert_eq!(entry.timestamp, 900);
         // Expired nflog entries are not returned, then pruned.
         assert!(store.log_entry(&key(), "g", 1900).unwrap().is_none());
-        assert_eq!(store.prune(1900, Duration::from_secs(1)).unwrap(), 1);
+        assert_eq!(store.prune(1900, &[], Duration::from_secs(1)).unwrap(), 1);
+    }
+
+    fn insert(store: &DeliveryStore, group: &str, severity: &str, now: Timestamp) -> i64 {
+        let set = FingerprintSet::new();
+        store
+            .transaction(|tx| {
+                tx.insert(&NewEntry {
+                    key: &key(),
+                    group_key: group,
+                    payload: "{}",
+                    firing: &set,
+                    resolved: &set,
+                    repeat_interval: Duration::from_secs(60),
+                    now,
+                    expires: now + 3_600_000,
+                    severity,
+                })
+            })
+            .unwrap()
+    }
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn history_keeps_attempts_and_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DeliveryStore::open(dir.path()).unwrap();
+        let a = insert(&store, "a", "critical", 1_000);
+        let b = insert(&store, "b", "warning", 2_000);
+        store
+            .transaction(|tx| {
+                tx.attempted(a, 1_100, "retry", "server error 500: busy")?;
+                tx.retry(a, 1_200, "server error 500: busy")?;
+                tx.attempted(a, 1_300, "delivered", "ok")?;
+                tx.finish(a, EntryState::Delivered, true, "", 1_300)?;
+                tx.attempted(b, 2_100, "failed", &"x".repeat(5000))?;
+                tx.finish(b, EntryState::Failed, true, "refused", 2_100)
+            })
+            .unwrap();
+        let all = store
+            .history(&HistoryQuery::default(), 10, |_| true)
+            .unwrap();
+        assert_eq!(all.iter().map(|h| h.entry.id).collect::<Vec<_>>(), [b, a]);
+        let first = &all[1];
+        assert_eq!(first.severity, "critical");
+        assert_eq!(first.finished, Some(1_300));
+        assert_eq!(
+            first.attempts,
+            [
+                Attempt {
+                    at: 1_100,
+                    outcome: "retry",
+                    answer: "server error 500: busy".into()
+                },
+                Attempt {
+                    at: 1_300,
+                    outcome: "delivered",
+                    answer: "ok".into()
+                },
+            ]
+        );
+        assert_eq!(all[0].attempts[0].answer.len(), MAX_ANSWER);
+        let q = |q: HistoryQuery| {
+            store
+                .history(&q, 10, |_| true)
+                .unwrap()
+                .iter()
+                .map(|h| h.entry.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            q(HistoryQuery {
+                severity: Some("warning".into()),
+                ..Default::default()
+            }),
+            [b]
+        );
+        assert_eq!(
+            q(HistoryQuery {
+                state: Some("delivered".into()),
+                ..Default::default()
+            }),
+            [a]
+        );
+        assert_eq!(
+            q(HistoryQuery {
+                start: Some(1_500),
+                ..Default::default()
+            }),
+            [b]
+        );
+        assert_eq!(
+            q(HistoryQuery {
+                end: Some(1_500),
+                ..Default::default()
+            }),
+            [a]
+        );
+        assert!(q(HistoryQuery {
+            receiver: Some("other".into()),
+            ..Default::default()
+        })
+        .is_empty());
+        // `keep` and `limit` apply together: the first kept entry only.
+        let kept = store
+            .history(&HistoryQuery::default(), 1, |e| e.id == a)
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].entry.id, a);
+    }
+
+    #[test]
+    fn history_is_pruned_per_severity() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DeliveryStore::open(dir.path()).unwrap();
+        let ids: Vec<i64> = ["critical", "warning", "info", "", "page"]
+            .iter()
+            .map(|s| insert(&store, s, s, 0))
+            .collect();
+        let pending = insert(&store, "p", "info", 0);
+        store
+            .transaction(|tx| {
+                for id in &ids {
+                    tx.attempted(*id, 0, "delivered", "ok")?;
+                    tx.finish(*id, EntryState::Delivered, true, "", 0)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let tiers = [
+            ("critical".to_string(), Duration::from_secs(90 * 86_400)),
+            ("warning".to_string(), Duration::from_secs(30 * 86_400)),
+            ("info".to_string(), Duration::from_secs(7 * 86_400)),
+        ];
+        let other = Duration::from_secs(14 * 86_400);
+        let left = || {
+            store
+                .history(&HistoryQuery::default(), 100, |_| true)
+                .unwrap()
+                .iter()
+                .map(|h| h.severity.clone())
+                .collect::<Vec<_>>()
+        };
+        store.prune(7 * DAY, &tiers, other).unwrap();
+        assert_eq!(left(), ["info", "page", "", "info", "warning", "critical"]);
+        store.prune(7 * DAY + 1, &tiers, other).unwrap();
+        // The pending entry stays whatever its age; the finished info one goes.
+        assert_eq!(left(), ["info", "page", "", "warning", "critical"]);
+        store.prune(14 * DAY + 1, &tiers, other).unwrap();
+        assert_eq!(left(), ["info", "warning", "critical"]);
+        store.prune(30 * DAY + 1, &tiers, other).unwrap();
+        assert_eq!(left(), ["info", "critical"]);
+        store.prune(90 * DAY + 1, &tiers, other).unwrap();
+        assert_eq!(left(), ["info"]);
+        assert_eq!(
+            store.entry(pending).unwrap().unwrap().state,
+            EntryState::Pending
+        );
+        let attempts: i64 = store
+            .conn
+            .lock()
+            .query_row("SELECT COUNT(*) FROM notify_attempts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(attempts, 0, "attempts of pruned entries go with them");
+    }
+
+    #[test]
+    fn severity_tier_is_the_most_severe() {
+        assert_eq!(
+            notification_severity(["info", "critical", "warning"].into_iter()),
+            "critical"
+        );
+        assert_eq!(notification_severity(["page", "info"].into_iter()), "info");
+        assert_eq!(notification_severity(["zz", "page"].into_iter()), "page");
+        assert_eq!(notification_severity(["", ""].into_iter()), "");
+        assert_eq!(notification_severity(std::iter::empty()), "");
+    }
+
+    #[test]
+    fn an_outbox_without_severity_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("bellwether.db")).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE notify_outbox (
+                     id INTEGER PRIMARY KEY AUTOINCREMENT, receiver TEXT NOT NULL,
+                     integration TEXT NOT NULL, idx INTEGER NOT NULL, group_key TEXT NOT NULL,
+                     payload TEXT NOT NULL, firing TEXT NOT NULL, resolved TEXT NOT NULL,
+                     repeat_ms INTEGER NOT NULL, created INTEGER NOT NULL,
+                     attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL,
+                     expires INTEGER NOT NULL, state TEXT NOT NULL, last_error TEXT,
+                     finished INTEGER);
+                 INSERT INTO notify_outbox (receiver, integration, idx, group_key, payload,
+                     firing, resolved, repeat_ms, created, next_attempt, expires, state)
+                 VALUES ('r', 'webhook', 0, 'old', '{}', '', '', 0, 5, 5, 10, 'pending');",
+            )
+            .unwrap();
+        }
+        let store = DeliveryStore::open(dir.path()).unwrap();
+        let old = store
+            .history(&HistoryQuery::default(), 10, |_| true)
+            .unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].severity, "");
+        insert(&store, "new", "critical", 6);
+        assert_eq!(
+            store
+                .history(&HistoryQuery::default(), 10, |_| true)
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }
