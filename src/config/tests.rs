@@ -932,6 +932,7 @@ fn docs_mention_every_key() {
         keys_of::<crate::notify::config::WebhookConfig>(),
         keys_of::<crate::notify::config::LogConfig>(),
         keys_of::<crate::notify::config::DeliverySettings>(),
+        keys_of::<crate::notify::config::HistorySettings>(),
         keys_of::<crate::llm::config::LlmConfig>(),
         keys_of::<crate::collect::probe::config::ProbesSection>(),
         keys_of::<crate::collect::probe::config::ProbeJob>(),
@@ -975,4 +976,37 @@ fn regression_fuzz_many_bad_values_are_not_quadratic() {
         "bw.yml: more than 100 problems in the config; the rest are not reported"
     );
     assert!(errors[1].starts_with("bw.yml:4:"), "{}", errors[1]);
+}
+
+#[test]
+fn notify_history_retention_merges_over_the_tiers_and_refuses_zero() {
+    let config = ok("notify:\n  history:\n    retention: {critical: 180d, page: 1d}\n");
+    let history = &config
+        .notify_config
+        .as_ref()
+        .expect("notify config")
+        .history;
+    let days = |d: std::time::Duration| d.as_secs() / 86_400;
+    let tiers: Vec<(String, u64)> = history
+        .per_severity()
+        .into_iter()
+        .map(|(s, d)| (s, days(d)))
+        .collect();
+    assert_eq!(
+        tiers,
+        [
+            ("critical".to_string(), 180),
+            ("info".to_string(), 7),
+            ("page".to_string(), 1),
+            ("warning".to_string(), 30)
+        ]
+    );
+    assert_eq!(days(history.default_retention.0), 7);
+    assert_eq!(
+        errors("notify:\n  history:\n    retention: {warning: 0s}\n    default_retention: 0s\n"),
+        [
+            "bw.yml:3:26: notify.history.retention.warning: the retention of severity \"warning\" must be greater than 0",
+            "bw.yml:4:24: notify.history.default_retention: default_retention must be greater than 0",
+        ]
+    );
 }

@@ -13,6 +13,7 @@ mod llm_usage;
 mod notify_delivery;
 mod notify_dispatch;
 mod notify_e2e;
+mod notify_history;
 mod notify_routes;
 mod probes;
 mod promql;

@@ -19,10 +19,12 @@ pub struct Recorded {
     pub body: Vec<u8>,
 }
 
-/// An HTTP server that records every request and answers 200 `ok`.
+/// An HTTP server that records every request and answers 200 `ok`, or
+/// what [`Recorder::script`] queued for the request's path.
 pub struct Recorder {
     pub port: u16,
     pub requests: Arc<Mutex<Vec<Recorded>>>,
+    answers: Arc<Mutex<BTreeMap<String, std::collections::VecDeque<(u16, String)>>>>,
 }
 
 impl Recorder {
@@ -35,6 +37,9 @@ impl Recorder {
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&requests);
+        let answers: Arc<Mutex<BTreeMap<String, std::collections::VecDeque<(u16, String)>>>> =
+            Arc::default();
+        let scripted = Arc::clone(&answers);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -60,17 +65,42 @@ impl Recorder {
                     .unwrap_or(0);
                 let mut body = vec![0; len];
                 let _ = reader.read_exact(&mut body);
+                let (status, text) = scripted
+                    .lock()
+                    .unwrap()
+                    .get_mut(&path)
+                    .and_then(|q| q.pop_front())
+                    .unwrap_or((200, "ok".to_string()));
                 log.lock().unwrap().push(Recorded {
                     path,
                     headers,
                     body,
                 });
                 let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    )
+                    .as_bytes(),
                 );
             }
         });
-        Recorder { port, requests }
+        Recorder {
+            port,
+            requests,
+            answers,
+        }
+    }
+
+    /// Answers the next requests to `path` with these statuses and bodies,
+    /// in order (then 200 `ok` again).
+    pub fn script(&self, path: &str, answers: &[(u16, &str)]) {
+        self.answers
+            .lock()
+            .unwrap()
+            .entry(path.to_string())
+            .or_default()
+            .extend(answers.iter().map(|(s, t)| (*s, t.to_string())));
     }
 
     pub fn url(&self, path: &str) -> String {
