@@ -19,12 +19,15 @@ pub struct Recorded {
     pub body: Vec<u8>,
 }
 
+/// Queued (status, body) answers per request path.
+type Script = Arc<Mutex<BTreeMap<String, std::collections::VecDeque<(u16, String)>>>>;
+
 /// An HTTP server that records every request and answers 200 `ok`, or
 /// what [`Recorder::script`] queued for the request's path.
 pub struct Recorder {
     pub port: u16,
     pub requests: Arc<Mutex<Vec<Recorded>>>,
-    answers: Arc<Mutex<BTreeMap<String, std::collections::VecDeque<(u16, String)>>>>,
+    answers: Script,
 }
 
 impl Recorder {
@@ -37,8 +40,7 @@ impl Recorder {
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&requests);
-        let answers: Arc<Mutex<BTreeMap<String, std::collections::VecDeque<(u16, String)>>>> =
-            Arc::default();
+        let answers: Script = Arc::default();
         let scripted = Arc::clone(&answers);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
