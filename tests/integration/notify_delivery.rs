@@ -435,9 +435,20 @@ impl SmtpServer {
         SmtpServer::start_with(&[])
     }
 
-    /// With STARTTLS (required by the server) on a self-signed certificate
-    /// for 127.0.0.1, written to `cert.pem` in the server's directory.
+    /// With STARTTLS (required by the server) on a certificate for
+    /// 127.0.0.1 signed by a test CA, written to `cert.pem` in the server's
+    /// directory.
     fn start_tls() -> SmtpServer {
+        SmtpServer::start_tls_as(false)
+    }
+
+    /// SMTPS (implicit TLS) on port 465, where Alertmanager's and
+    /// bellwether's email integrations speak TLS from the first byte.
+    fn start_smtps() -> SmtpServer {
+        SmtpServer::start_tls_as(true)
+    }
+
+    fn start_tls_as(implicit: bool) -> SmtpServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let p = |name: &str| dir.path().join(name);
         let (cert, key) = (p("cert.pem"), p("key.pem"));
@@ -465,20 +476,33 @@ impl SmtpServer {
                 .expect("running openssl");
             assert!(status.success(), "openssl {args:?} failed");
         }
-        let mut server = SmtpServer::start_with(&[
-            "--tlscert".into(),
+        let (cert_flag, key_flag) = if implicit {
+            ("--smtpscert", "--smtpskey")
+        } else {
+            ("--tlscert", "--tlskey")
+        };
+        let flags = [
+            cert_flag.into(),
             cert.display().to_string(),
-            "--tlskey".into(),
+            key_flag.into(),
             key.display().to_string(),
-        ]);
+        ];
+        let mut server = if implicit {
+            SmtpServer::start_on(&flags, 465)
+        } else {
+            SmtpServer::start_with(&flags)
+        };
         std::fs::copy(p("ca.pem"), server.dir.path().join("cert.pem")).expect("copy CA");
         server.tls_dir = Some(dir);
         server
     }
 
     fn start_with(extra: &[String]) -> SmtpServer {
+        SmtpServer::start_on(extra, free_port())
+    }
+
+    fn start_on(extra: &[String], port: u16) -> SmtpServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let child = Command::new("/usr/bin/python3")
             .args(["-m", "aiosmtpd", "-n"])
             .args(extra)
@@ -632,6 +656,33 @@ fn email_goes_over_starttls() {
         messages[0]["subject"],
         "[FIRING:1]  (DiskFull db-1<eu>:9100 node & co critical)"
     );
+}
+
+/// Port 465 means implicit TLS (SMTPS), as in Alertmanager: the session is
+/// TLS from the first byte and `require_tls` (STARTTLS) does not apply.
+#[test]
+fn email_goes_over_implicit_tls_on_port_465() {
+    let smtp = SmtpServer::start_smtps();
+    assert_eq!(smtp.port, 465);
+    let ca = smtp.dir.path().join("cert.pem");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route: {{receiver: mail}}\nreceivers:\n  - name: mail\n    email_configs:\n      - to: oncall@example.org\n        from: bellwether@example.org\n        smarthost: 127.0.0.1:465\n        require_tls: false\n        tls_config:\n          ca_file: {}\n",
+            ca.display()
+        ),
+    )
+    .expect("config");
+    bellwether_notify(&config, "mail");
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(
+        messages[0]["subject"],
+        "[FIRING:1]  (DiskFull db-1<eu>:9100 node & co critical)"
+    );
+    assert_eq!(messages[0]["rcpt"], "oncall@example.org");
 }
 
 /// Resolved notifications: Alertmanager sends them after the alert's end
