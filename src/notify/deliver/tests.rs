@@ -448,3 +448,75 @@ fn backoff_grows_with_jitter_and_is_capped() {
         assert!(d >= base / 2 && d <= base * 3 / 2, "{n}: {d:?}");
     }
 }
+
+/// A receiver that accepts connections and never answers holds only its
+/// own attempt slots (4 per receiver, each bounded by the timeout): another
+/// receiver's notification goes out at once, and the hanging attempts end
+/// by timeout and are retried, not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_receiver_does_not_stall_the_others() {
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_url = format!("http://{}/hook", hang.local_addr().unwrap());
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let held = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = hang.accept().await {
+            held.lock().push(stream); // kept open, never answered
+        }
+    });
+    let (peer, url) = Peer::start(vec![]).await;
+    let text = format!(
+        "route: {{receiver: slow}}\nreceivers:\n  - name: slow\n    webhook_configs: [{{url: '{hang_url}'}}]\n  - name: fast\n    webhook_configs: [{{url: '{url}'}}]\n"
+    );
+    let mut c = crate::notify::config::load_str(&text, "test", None).unwrap();
+    c.delivery.timeout = PromDuration(Duration::from_secs(2));
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deliverer::open(dir.path(), &c, "", &mut Registry::default()).unwrap();
+    let worker = d.spawn();
+    let now = now_millis();
+    for i in 0..8 {
+        let mut n = flush(vec![alert(&format!("S{i}"), 0)], now);
+        n.receiver = "slow".into();
+        n.group_key = format!("{{}}:{{alertname=\"S{i}\"}}");
+        d.notify(n);
+    }
+    wait_for(|| accepted.lock().len() >= 4, Duration::from_secs(5)).await;
+    let mut n = flush(vec![alert("F", 0)], now_millis());
+    n.receiver = "fast".into();
+    let sent = Instant::now();
+    d.notify(n);
+    wait_for(|| peer.count() == 1, Duration::from_secs(5)).await;
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "the fast receiver waited {:?} behind the hanging one",
+        sent.elapsed()
+    );
+    // At most 4 attempts of the hanging receiver at once.
+    assert_eq!(accepted.lock().len(), 4);
+    // They time out (2 s) and are retried: still pending, with an error.
+    wait_for(
+        || {
+            d.store()
+                .entries()
+                .unwrap()
+                .iter()
+                .any(|e| e.key.receiver == "slow" && e.attempts >= 1)
+        },
+        Duration::from_secs(10),
+    )
+    .await;
+    let entries = d.store().entries().unwrap();
+    let slow: Vec<_> = entries
+        .iter()
+        .filter(|e| e.key.receiver == "slow")
+        .collect();
+    assert_eq!(slow.len(), 8);
+    assert!(
+        slow.iter().all(|e| e.state == EntryState::Pending),
+        "{slow:?}"
+    );
+    let tried = slow.iter().find(|e| e.attempts >= 1).unwrap();
+    assert!(!tried.last_error.is_empty());
+    d.stop();
+    worker.await.unwrap();
+}
