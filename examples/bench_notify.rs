@@ -148,7 +148,10 @@ async fn main() {
         if ok {
             break;
         }
-        assert!(ready.elapsed() < Duration::from_secs(60), "target not ready");
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "target not ready"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Alerts end in an hour: none resolves during the run.

@@ -32,6 +32,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/status/flags", get(flags))
         .route("/api/v1/status/runtimeinfo", get(runtime_info))
         .route("/api/v1/status/tsdb", get(tsdb))
+        .route("/api/v1/status/walreplay", get(wal_replay))
+}
+
+/// `GET /api/v1/status/walreplay`: Prometheus's `{min, max, current}` WAL
+/// segment numbers of the replay at start (finished by the time the API
+/// answers).
+async fn wal_replay(State(state): State<AppState>) -> Json<Success<crate::storage::WalReplay>> {
+    success(state.storage.wal_replay())
 }
 
 /// What the daemon reports about itself through the status endpoints.

@@ -359,6 +359,17 @@ async fn flags_and_runtime_info() {
 }
 
 #[tokio::test]
+async fn wal_replay_status_has_prometheus_shape() {
+    let f = fixture();
+    let (status, body) = get(&f, "/api/v1/status/walreplay").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"min":0,"max":0,"current":0}}"#
+    );
+}
+
+#[tokio::test]
 async fn tsdb_status_from_the_store() {
     let f = fixture();
     let (status, body) = get(&f, "/api/v1/status/tsdb").await;

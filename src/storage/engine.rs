@@ -96,6 +96,8 @@ pub struct Engine {
     /// Holds an exclusive lock on `data_dir/lock` until `close()` (or the
     /// engine is dropped), so a second process cannot open the same store.
     dir_lock: Mutex<Option<std::fs::File>>,
+    /// What recovery replayed, for `/api/v1/status/walreplay`.
+    pub wal_replay: WalReplay,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StorageError + '_ {
@@ -135,7 +137,7 @@ impl Engine {
         let conn = db::open(&db_path)?;
         let metrics = Metrics::default();
         let min_valid = now_millis().saturating_sub(retention_ms(&options));
-        let (head, wal) = recover(&conn, &db_path, &wal_dir, &metrics, min_valid)?;
+        let (head, wal, wal_replay) = recover(&conn, &db_path, &wal_dir, &metrics, min_valid)?;
         metrics.active_series.set(head.index.len() as i64);
         let (tx, rx) = mpsc::channel();
         let engine = Arc::new(Engine {
@@ -155,6 +157,7 @@ impl Engine {
             stop_cv: Condvar::new(),
             threads: Mutex::new(Vec::new()),
             dir_lock: Mutex::new(Some(dir_lock)),
+            wal_replay,
         });
         let writer = {
             let for_thread = Arc::clone(&engine);
@@ -969,7 +972,7 @@ fn recover(
     wal_dir: &Path,
     metrics: &Metrics,
     min_valid: Timestamp,
-) -> Result<(Head, Wal), StorageError> {
+) -> Result<(Head, Wal, WalReplay), StorageError> {
     let mut head = Head::default();
     for (series_ref, labels) in db::load_series(conn, db_path)? {
         match labels {
@@ -1026,6 +1029,7 @@ fn recover(
     let segments = wal::list_segments(wal_dir).map_err(io_err(wal_dir))?;
     let mut aliases: HashMap<SeriesRef, SeriesRef> = HashMap::new();
     let mut next_segment = first_segment;
+    let mut replayed: Option<(u64, u64)> = None;
     for (n, path) in segments {
         next_segment = next_segment.max(n + 1);
         if n < first_segment {
@@ -1033,6 +1037,7 @@ fn recover(
             std::fs::remove_file(&path).map_err(io_err(&path))?;
             continue;
         }
+        replayed = Some(replayed.map_or((n, n), |(lo, _)| (lo, n)));
         let bytes = std::fs::read(&path).map_err(io_err(&path))?;
         for record in RecordReader::new(&bytes) {
             match record {
@@ -1083,7 +1088,27 @@ fn recover(
         }
     }
     let wal = Wal::create(wal_dir, next_segment).map_err(io_err(wal_dir))?;
-    Ok((head, wal))
+    let (min, max) = replayed.unwrap_or((first_segment, first_segment));
+    Ok((
+        head,
+        wal,
+        WalReplay {
+            min,
+            max,
+            current: max,
+        },
+    ))
+}
+
+/// The WAL segments replayed at open (Prometheus's `WALReplayStatus`): the
+/// first and last, and the one being read — the last once open returns,
+/// since the API is served only after recovery. With nothing to replay all
+/// three are the checkpoint's segment number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct WalReplay {
+    pub min: u64,
+    pub max: u64,
+    pub current: u64,
 }
 
 fn last_value_bits(chunk_bytes: &[u8]) -> u64 {

@@ -20,6 +20,7 @@ mod chunk;
 mod db;
 mod encoding;
 mod engine;
+pub use engine::WalReplay;
 mod head;
 mod index;
 mod metrics;
@@ -208,6 +209,11 @@ impl Storage {
 
     pub fn stats(&self) -> StorageStats {
         self.engine().stats()
+    }
+
+    /// The WAL segments replayed when the store opened.
+    pub fn wal_replay(&self) -> WalReplay {
+        self.engine().wal_replay
     }
 
     /// Counts over the in-memory head (one pass under the read lock).

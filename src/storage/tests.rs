@@ -91,6 +91,35 @@ fn acknowledged_samples_survive_drop_without_close() {
 }
 
 #[test]
+fn wal_replay_reports_the_segments_read_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut reference = Reference::default();
+    let start = start_time();
+    let fresh = open(dir.path());
+    let first = fresh.wal_replay();
+    assert_eq!((first.min, first.max, first.current), (0, 0, 0));
+    append_scrapes(&fresh, &mut reference, 5, 0..20, start);
+    drop(fresh);
+    // Each open replays what is there, then starts a new segment.
+    let again = open(dir.path());
+    let replay = again.wal_replay();
+    assert_eq!((replay.min, replay.max, replay.current), (0, 0, 0));
+    append_scrapes(&again, &mut reference, 5, 20..40, start);
+    drop(again);
+    let second = open(dir.path());
+    let replay = second.wal_replay();
+    assert_eq!((replay.min, replay.max, replay.current), (0, 1, 1));
+    assert_same(&second, &reference);
+    second.close().expect("close");
+    // A clean close checkpoints: only the newest segment is left to read.
+    let third = open(dir.path());
+    let replay = third.wal_replay();
+    assert_eq!(replay.min, replay.max);
+    assert_eq!(replay.current, replay.max);
+    assert!(replay.max >= 2, "{replay:?}");
+}
+
+#[test]
 fn checkpoint_then_more_appends_then_crash_recovers_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut reference = Reference::default();
