@@ -5,8 +5,6 @@
 //! fixed list in tests) and never start, stop or reconfigure scraping.
 //!
 //! Gaps against Prometheus, written down in docs/api.md too:
-//! * `droppedTargets` is always empty: the scrape manager does not keep the
-//!   targets relabeling dropped;
 //! * `globalUrl` equals `scrapeUrl`: bellwether has no external URL setting to
 //!   rewrite `localhost` with.
 
@@ -32,11 +30,18 @@ pub trait TargetSource: Send + Sync {
     fn targets(&self) -> Vec<TargetInfo>;
     /// HELP/TYPE/UNIT per metric family, each entry distinct, over all targets.
     fn metadata(&self) -> BTreeMap<String, Vec<MetricMetadata>>;
+    /// Targets relabeling dropped: (job, discovered labels), by job.
+    fn dropped_targets(&self) -> Vec<(String, Labels)> {
+        Vec::new()
+    }
 }
 
 impl TargetSource for ScrapeManager {
     fn targets(&self) -> Vec<TargetInfo> {
         ScrapeManager::targets(self)
+    }
+    fn dropped_targets(&self) -> Vec<(String, Labels)> {
+        ScrapeManager::dropped_targets(self)
     }
 
     fn metadata(&self) -> BTreeMap<String, Vec<MetricMetadata>> {
@@ -117,9 +122,23 @@ async fn targets(
     } else {
         Vec::new()
     };
+    let show_dropped = matches!(wanted_state.as_str(), "" | "any" | "dropped");
+    let dropped_targets = if show_dropped {
+        state
+            .targets
+            .dropped_targets()
+            .into_iter()
+            .filter(|(job, _)| pool.is_empty() || job == pool)
+            .map(|(_, labels)| DroppedTarget {
+                discovered_labels: labels_object(&labels),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(success(TargetDiscovery {
         active_targets,
-        dropped_targets: Vec::new(),
+        dropped_targets,
     }))
 }
 

@@ -599,3 +599,52 @@ fn reloads_keep_unchanged_loops_and_hand_over_changed_ones_without_stale_markers
     let (_, up) = &scrape.samples("up", &[])[0];
     assert!(up.iter().all(|v| *v == 1.0), "{up:?}");
 }
+
+/// `droppedTargets` of `/api/v1/targets`: targets relabeling dropped, with
+/// their discovered labels, exactly as Debian's Prometheus 2.42 lists them
+/// for the same scrape config (and filtered by `state` and `scrapePool`).
+#[test]
+fn dropped_targets_match_prometheus() {
+    let scrape = r#"
+scrape_configs:
+  - job_name: mixed
+    scrape_interval: 1h
+    static_configs:
+      - targets: ['127.0.0.1:1', '127.0.0.1:2']
+        labels: {env: prod}
+      - targets: ['127.0.0.1:3']
+        labels: {env: dev}
+    relabel_configs:
+      - source_labels: [env, __address__]
+        regex: 'prod;.*:1'
+        action: keep
+"#;
+    let prometheus = crate::util::Prometheus::start(scrape, &[]);
+    let daemon = TestDaemon::start(scrape);
+    let dropped = |body: serde_json::Value| body["data"]["droppedTargets"].clone();
+    let path = "/api/v1/targets?state=dropped&scrapePool=mixed";
+    let mut theirs = serde_json::Value::Null;
+    // Prometheus applies discovered targets a few seconds after start.
+    let listed = wait_for(Duration::from_secs(30), || {
+        theirs = dropped(prometheus.get_json(path));
+        theirs.as_array().is_some_and(|a| a.len() == 2)
+    });
+    assert!(listed, "prometheus: {theirs}");
+    let mut ours = dropped(daemon.get_json(path, 200));
+    let key = |v: &serde_json::Value| v["discoveredLabels"]["__address__"].to_string();
+    for list in [&mut theirs, &mut ours] {
+        if let Some(a) = list.as_array_mut() {
+            a.sort_by_key(key);
+        }
+    }
+    assert_eq!(ours, theirs);
+    // `state=active` leaves them out; another pool has none.
+    let active = daemon.get_json("/api/v1/targets?state=active&scrapePool=mixed", 200);
+    assert_eq!(active["data"]["droppedTargets"], serde_json::json!([]));
+    assert_eq!(
+        active["data"]["activeTargets"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let other = daemon.get_json("/api/v1/targets?scrapePool=node", 200);
+    assert_eq!(other["data"]["droppedTargets"], serde_json::json!([]));
+}

@@ -102,6 +102,9 @@ struct Job {
     loops: HashMap<TargetKey, LoopHandle>,
     /// Set for the host collector's job: its target is served in-process.
     local: Option<Arc<dyn LocalTarget>>,
+    /// Discovered labels of the targets relabeling dropped, as of the last
+    /// sync (`droppedTargets` of `/api/v1/targets`).
+    dropped: Vec<Labels>,
 }
 
 struct LoopHandle {
@@ -293,6 +296,20 @@ impl ScrapeManager {
         out.sort_by(|a, b| (&a.job, &a.labels).cmp(&(&b.job, &b.labels)));
         out
     }
+
+    /// Targets relabeling dropped, as (job, discovered labels), by job name.
+    pub fn dropped_targets(&self) -> Vec<(String, Labels)> {
+        let state = self.inner.state.lock();
+        let mut jobs: Vec<&Job> = state.jobs.values().collect();
+        jobs.sort_by(|a, b| a.settings.job_name.cmp(&b.settings.job_name));
+        jobs.iter()
+            .flat_map(|job| {
+                job.dropped
+                    .iter()
+                    .map(|l| (job.settings.job_name.clone(), l.clone()))
+            })
+            .collect()
+    }
 }
 
 impl Job {
@@ -350,6 +367,7 @@ impl Job {
             discovery_tasks,
             loops: HashMap::new(),
             local: None,
+            dropped: Vec::new(),
         }
     }
 }
@@ -379,6 +397,7 @@ impl Inner {
         let settings = job.settings.clone();
         let job_name = settings.job_name.as_str();
         let mut targets: Vec<Target> = Vec::new();
+        let mut dropped = Vec::new();
         let mut keys = HashSet::new();
         let groups = job
             .static_groups
@@ -396,7 +415,7 @@ impl Inner {
                             targets.push(target);
                         }
                     }
-                    Ok(None) => {}
+                    Ok(None) => dropped.push(target::with_defaults(&discovered, &settings)),
                     Err(error) => {
                         self.metrics
                             .target_errors
@@ -407,6 +426,7 @@ impl Inner {
                 }
             }
         }
+        job.dropped = dropped;
         let limit = settings.limits.target_limit;
         let forced = job.client_error.clone().or_else(|| {
             (limit > 0 && targets.len() as u64 > limit).then(|| {

@@ -208,9 +208,11 @@ pub fn discovered_labels(group: &TargetGroup, address: &str) -> Labels {
     Labels::new(pairs)
 }
 
-/// Builds the target for one set of discovered labels. `Ok(None)` means
-/// relabeling dropped it.
-pub fn populate(discovered: &Labels, job: &JobSettings) -> Result<Option<Target>, TargetError> {
+/// The discovered labels with the job's defaults (`job`, scrape interval and
+/// timeout, metrics path, scheme, first `params`) where they are missing or
+/// empty: what relabeling starts from, and what Prometheus shows as a
+/// target's `discoveredLabels`.
+pub fn with_defaults(discovered: &Labels, job: &JobSettings) -> Labels {
     let mut labels = discovered.clone();
     let interval = format_duration(job.interval);
     let timeout = format_duration(job.timeout);
@@ -230,6 +232,13 @@ pub fn populate(discovered: &Labels, job: &JobSettings) -> Result<Option<Target>
             labels.set(&format!("{PARAM_LABEL_PREFIX}{name}"), first);
         }
     }
+    labels
+}
+
+/// Builds the target for one set of discovered labels. `Ok(None)` means
+/// relabeling dropped it.
+pub fn populate(discovered: &Labels, job: &JobSettings) -> Result<Option<Target>, TargetError> {
+    let labels = with_defaults(discovered, job);
     let discovered_with_defaults = labels.clone();
     let Some(mut labels) = relabel::process(&labels, &job.relabel_configs) else {
         return Ok(None);
