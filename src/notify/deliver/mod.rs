@@ -64,13 +64,13 @@ use crate::template::NotifyTemplates;
 use data::Payload;
 use http::{FailReason, HttpTarget, Outcome};
 use store::{
-    notification_severity, DeliveryStore, EntryState, FingerprintSet, IntegrationKey, LogEntry,
-    NewEntry, OutboxEntry,
+    notification_severity, DeliveryStore, DueScope, EntryState, FingerprintSet, IntegrationKey,
+    LogEntry, NewEntry, OutboxEntry,
 };
 
 /// Attempts in flight at once per receiver (a receiver that hangs holds
 /// only its own slots; each attempt is bounded by `delivery.timeout`).
-pub const PER_RECEIVER_CONCURRENCY: usize = 4;
+pub const PER_RECEIVER_CONCURRENCY: usize = 32;
 /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`], ±50 % jitter.
 pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -505,13 +505,8 @@ impl Deliverer {
                     tracing::warn!(error = %e, "pruning the notification store failed");
                 }
             }
-            match self.store.due(now, 256) {
-                Ok(due) => {
-                    for entry in due {
-                        self.start_attempt(entry, now);
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "reading the outbox failed"),
+            if let Err(e) = self.start_due(now) {
+                tracing::error!(error = %e, "reading the outbox failed");
             }
             self.update_gauges(now);
             // Entries already due are in flight (their completion wakes the
@@ -538,29 +533,85 @@ impl Deliverer {
         }
     }
 
-    fn start_attempt(self: &Arc<Self>, entry: OutboxEntry, now: Timestamp) {
-        let flight = (entry.key.clone(), entry.group_key.clone());
-        if entry.expires <= now {
+    /// Starts what is due: expiries first, then, per receiver, as many
+    /// attempts as it has free slots (so a receiver with a backlog or one
+    /// that hangs never hides another's due entries), then the entries of
+    /// receivers no longer configured (they fail at once). Only cheap key
+    /// rows are read; an entry is loaded when its attempt starts.
+    fn start_due(self: &Arc<Self>, now: Timestamp) -> Result<(), String> {
+        let in_flight = |key: &IntegrationKey, group: &str| {
+            self.in_flight
+                .lock()
+                .contains(&(key.clone(), group.to_string()))
+        };
+        let flying = self.in_flight.lock().len();
+        for (id, key, group) in self.store.due_keys(now, DueScope::Expired, 256 + flying)? {
             // Expiry wins over an attempt that is due at the same time.
-            if !self.in_flight.lock().contains(&flight) {
-                self.expire(&entry, now);
+            if !in_flight(&key, &group) {
+                if let Some(entry) = self.store.entry(id)? {
+                    self.expire(&entry, now);
+                }
             }
-            return;
         }
+        let names: Vec<String> = self.active.read().receivers.keys().cloned().collect();
+        for name in &names {
+            let semaphore = self.semaphore(name);
+            let free = semaphore.available_permits();
+            if free == 0 {
+                continue;
+            }
+            let mut started = 0;
+            let scope = DueScope::Receiver(name);
+            for (id, key, group) in self.store.due_keys(now, scope, free + flying)? {
+                if started == free {
+                    break;
+                }
+                if in_flight(&key, &group) {
+                    continue;
+                }
+                let Ok(permit) = Arc::clone(&semaphore).try_acquire_owned() else {
+                    break;
+                };
+                if let Some(entry) = self.store.entry(id)? {
+                    self.start_attempt(entry, Some(permit));
+                    started += 1;
+                }
+            }
+        }
+        for (id, key, group) in self.store.due_keys(now, DueScope::NotIn(&names), 256)? {
+            if !in_flight(&key, &group) {
+                if let Some(entry) = self.store.entry(id)? {
+                    self.start_attempt(entry, None);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn semaphore(&self, receiver: &str) -> Arc<Semaphore> {
+        Arc::clone(
+            self.limits
+                .lock()
+                .entry(receiver.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(PER_RECEIVER_CONCURRENCY))),
+        )
+    }
+
+    /// Runs one attempt of `entry` on its own task, holding `permit` (the
+    /// receiver's slot) until it ends.
+    fn start_attempt(
+        self: &Arc<Self>,
+        entry: OutboxEntry,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
+        let flight = (entry.key.clone(), entry.group_key.clone());
         if !self.in_flight.lock().insert(flight.clone()) {
             return;
         }
-        let semaphore = Arc::clone(
-            self.limits
-                .lock()
-                .entry(entry.key.receiver.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(PER_RECEIVER_CONCURRENCY))),
-        );
         let me = Arc::clone(self);
         tokio::spawn(async move {
-            if let Ok(_permit) = semaphore.acquire_owned().await {
-                me.attempt(&entry).await;
-            }
+            me.attempt(&entry).await;
+            drop(permit);
             me.in_flight.lock().remove(&flight);
             me.wake.notify_one();
         });

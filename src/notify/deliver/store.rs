@@ -79,6 +79,18 @@ impl EntryState {
     }
 }
 
+/// Which due entries [`DeliveryStore::due_keys`] reads.
+#[derive(Clone, Copy, Debug)]
+pub enum DueScope<'a> {
+    /// Due for an attempt or past expiry, of one receiver.
+    Receiver(&'a str),
+    /// Past expiry, any receiver.
+    Expired,
+    /// Due for an attempt, of receivers other than these (no longer
+    /// configured).
+    NotIn(&'a [String]),
+}
+
 /// One outbox row.
 #[derive(Clone, Debug)]
 pub struct OutboxEntry {
@@ -270,6 +282,8 @@ impl DeliveryStore {
              );
              CREATE INDEX IF NOT EXISTS notify_attempts_entry ON notify_attempts (outbox_id);
              CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox (state, next_attempt);
+             CREATE INDEX IF NOT EXISTS notify_outbox_receiver_due
+                 ON notify_outbox (receiver, state, next_attempt);
              CREATE INDEX IF NOT EXISTS notify_outbox_group
                  ON notify_outbox (receiver, integration, idx, group_key, state);",
         )
@@ -314,20 +328,57 @@ impl DeliveryStore {
         Ok(out)
     }
 
-    /// Pending entries due at `now`, oldest first.
-    pub fn due(&self, now: Timestamp, limit: usize) -> Res<Vec<OutboxEntry>> {
+    /// Pending entries due at `now` in `scope`, oldest due first, as
+    /// (id, integration, group key): cheap rows, read on every wake of the
+    /// worker; the full entry is read only when an attempt starts.
+    pub fn due_keys(
+        &self,
+        now: Timestamp,
+        scope: DueScope<'_>,
+        limit: usize,
+    ) -> Res<Vec<(i64, IntegrationKey, String)>> {
         let conn = self.conn.lock();
+        let e = |e: rusqlite::Error| e.to_string();
+        let mut args: Vec<rusqlite::types::Value> = vec![now.into(), (limit as i64).into()];
+        let filter = match scope {
+            DueScope::Receiver(r) => {
+                args.push(r.to_string().into());
+                "(next_attempt <= ?1 OR expires <= ?1) AND receiver = ?3".to_string()
+            }
+            DueScope::Expired => "expires <= ?1".to_string(),
+            DueScope::NotIn(names) => {
+                let mut marks = Vec::new();
+                for n in names {
+                    args.push(n.clone().into());
+                    marks.push(format!("?{}", args.len()));
+                }
+                format!(
+                    "next_attempt <= ?1 AND receiver NOT IN ({})",
+                    marks.join(",")
+                )
+            }
+        };
         let mut stmt = conn
             .prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM notify_outbox
-                 WHERE state = 'pending' AND (next_attempt <= ?1 OR expires <= ?1)
+                "SELECT id, receiver, integration, idx, group_key FROM notify_outbox
+                 WHERE state = 'pending' AND {filter}
                  ORDER BY next_attempt, id LIMIT ?2"
             ))
-            .map_err(|e| e.to_string())?;
+            .map_err(e)?;
         let rows = stmt
-            .query_map(params![now, limit as i64], read_entry)
-            .map_err(|e| e.to_string())?;
-        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((
+                    r.get(0)?,
+                    IntegrationKey {
+                        receiver: r.get(1)?,
+                        integration: r.get(2)?,
+                        index: r.get::<_, i64>(3)? as usize,
+                    },
+                    r.get(4)?,
+                ))
+            })
+            .map_err(e)?;
+        rows.collect::<Result<_, _>>().map_err(e)
     }
 
     /// When the next pending entry is due (its attempt or its expiry).
@@ -712,8 +763,32 @@ mod tests {
                 .unwrap();
         }
         let store = DeliveryStore::open(dir.path()).unwrap();
-        let due = store.due(1000, 10).unwrap();
-        assert_eq!(due.len(), 1);
+        let keys = store.due_keys(1000, DueScope::Receiver("r"), 10).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(store
+            .due_keys(1000, DueScope::Receiver("other"), 10)
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .due_keys(1000, DueScope::Expired, 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store.due_keys(5000, DueScope::Expired, 10).unwrap().len(),
+            1
+        );
+        assert!(store
+            .due_keys(1000, DueScope::NotIn(&["r".to_string()]), 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .due_keys(1000, DueScope::NotIn(&[]), 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        let due = vec![store.entry(keys[0].0).unwrap().unwrap()];
         assert_eq!(due[0].firing, firing);
         assert_eq!(due[0].resolved, resolved);
         assert_eq!(due[0].state, EntryState::Pending);

@@ -450,7 +450,7 @@ fn backoff_grows_with_jitter_and_is_capped() {
 }
 
 /// A receiver that accepts connections and never answers holds only its
-/// own attempt slots (4 per receiver, each bounded by the timeout): another
+/// own attempt slots (32 per receiver, each bounded by the timeout): another
 /// receiver's notification goes out at once, and the hanging attempts end
 /// by timeout and are retried, not lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,13 +474,18 @@ async fn a_hanging_receiver_does_not_stall_the_others() {
     let d = Deliverer::open(dir.path(), &c, "", &mut Registry::default()).unwrap();
     let worker = d.spawn();
     let now = now_millis();
-    for i in 0..8 {
+    let slow_flushes = PER_RECEIVER_CONCURRENCY + 8;
+    for i in 0..slow_flushes {
         let mut n = flush(vec![alert(&format!("S{i}"), 0)], now);
         n.receiver = "slow".into();
         n.group_key = format!("{{}}:{{alertname=\"S{i}\"}}");
         d.notify(n);
     }
-    wait_for(|| accepted.lock().len() >= 4, Duration::from_secs(5)).await;
+    wait_for(
+        || accepted.lock().len() >= PER_RECEIVER_CONCURRENCY,
+        Duration::from_secs(5),
+    )
+    .await;
     let mut n = flush(vec![alert("F", 0)], now_millis());
     n.receiver = "fast".into();
     let sent = Instant::now();
@@ -491,8 +496,8 @@ async fn a_hanging_receiver_does_not_stall_the_others() {
         "the fast receiver waited {:?} behind the hanging one",
         sent.elapsed()
     );
-    // At most 4 attempts of the hanging receiver at once.
-    assert_eq!(accepted.lock().len(), 4);
+    // At most PER_RECEIVER_CONCURRENCY attempts of the hanging receiver at once.
+    assert_eq!(accepted.lock().len(), PER_RECEIVER_CONCURRENCY);
     // They time out (2 s) and are retried: still pending, with an error.
     wait_for(
         || {
@@ -510,7 +515,7 @@ async fn a_hanging_receiver_does_not_stall_the_others() {
         .iter()
         .filter(|e| e.key.receiver == "slow")
         .collect();
-    assert_eq!(slow.len(), 8);
+    assert_eq!(slow.len(), slow_flushes);
     assert!(
         slow.iter().all(|e| e.state == EntryState::Pending),
         "{slow:?}"
