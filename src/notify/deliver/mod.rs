@@ -493,6 +493,8 @@ impl Deliverer {
 
     async fn run(self: Arc<Self>) {
         let mut last_prune = Instant::now() - PRUNE_EVERY;
+        let mut last_gauges = Instant::now() - Duration::from_secs(1);
+        let mut last_orphans = last_gauges;
         while !self.stopping.load(Ordering::SeqCst) {
             let now = now_millis();
             if last_prune.elapsed() >= PRUNE_EVERY {
@@ -505,10 +507,19 @@ impl Deliverer {
                     tracing::warn!(error = %e, "pruning the notification store failed");
                 }
             }
-            if let Err(e) = self.start_due(now) {
+            let orphans = last_orphans.elapsed() >= Duration::from_secs(1);
+            if orphans {
+                last_orphans = Instant::now();
+            }
+            if let Err(e) = self.start_due(now, orphans) {
                 tracing::error!(error = %e, "reading the outbox failed");
             }
-            self.update_gauges(now);
+            // The gauges count every pending row: once a second, not on
+            // every completion.
+            if last_gauges.elapsed() >= Duration::from_secs(1) {
+                last_gauges = Instant::now();
+                self.update_gauges(now);
+            }
             // Entries already due are in flight (their completion wakes the
             // loop); otherwise sleep until the next one is due, at most 1 s.
             let wait = match self.store.next_due() {
@@ -535,10 +546,12 @@ impl Deliverer {
 
     /// Starts what is due: expiries first, then, per receiver, as many
     /// attempts as it has free slots (so a receiver with a backlog or one
-    /// that hangs never hides another's due entries), then the entries of
-    /// receivers no longer configured (they fail at once). Only cheap key
-    /// rows are read; an entry is loaded when its attempt starts.
-    fn start_due(self: &Arc<Self>, now: Timestamp) -> Result<(), String> {
+    /// that hangs never hides another's due entries), then, with `orphans`,
+    /// the entries of receivers no longer configured (they fail at once;
+    /// that query reads every due row, so the caller asks for it once a
+    /// second). Only cheap key rows are read; an entry is loaded when its
+    /// attempt starts.
+    fn start_due(self: &Arc<Self>, now: Timestamp, orphans: bool) -> Result<(), String> {
         let in_flight = |key: &IntegrationKey, group: &str| {
             self.in_flight
                 .lock()
@@ -577,6 +590,9 @@ impl Deliverer {
                     started += 1;
                 }
             }
+        }
+        if !orphans {
+            return Ok(());
         }
         for (id, key, group) in self.store.due_keys(now, DueScope::NotIn(&names), 256)? {
             if !in_flight(&key, &group) {

@@ -284,6 +284,7 @@ impl DeliveryStore {
              CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox (state, next_attempt);
              CREATE INDEX IF NOT EXISTS notify_outbox_receiver_due
                  ON notify_outbox (receiver, state, next_attempt);
+             CREATE INDEX IF NOT EXISTS notify_outbox_expiry ON notify_outbox (state, expires);
              CREATE INDEX IF NOT EXISTS notify_outbox_group
                  ON notify_outbox (receiver, integration, idx, group_key, state);",
         )
@@ -340,6 +341,10 @@ impl DeliveryStore {
         let conn = self.conn.lock();
         let e = |e: rusqlite::Error| e.to_string();
         let mut args: Vec<rusqlite::types::Value> = vec![now.into(), (limit as i64).into()];
+        let order = match scope {
+            DueScope::Expired => "expires, id",
+            _ => "next_attempt, id",
+        };
         let filter = match scope {
             DueScope::Receiver(r) => {
                 args.push(r.to_string().into());
@@ -362,7 +367,7 @@ impl DeliveryStore {
             .prepare_cached(&format!(
                 "SELECT id, receiver, integration, idx, group_key FROM notify_outbox
                  WHERE state = 'pending' AND {filter}
-                 ORDER BY next_attempt, id LIMIT ?2"
+                 ORDER BY {order} LIMIT ?2"
             ))
             .map_err(e)?;
         let rows = stmt
@@ -385,7 +390,11 @@ impl DeliveryStore {
     pub fn next_due(&self) -> Res<Option<Timestamp>> {
         let conn = self.conn.lock();
         conn.query_row(
-            "SELECT MIN(MIN(next_attempt, expires)) FROM notify_outbox WHERE state = 'pending'",
+            // Two index lookups: a MIN over both columns at once would
+            // read every pending row, on every wake of the worker.
+            "SELECT MIN(
+                 (SELECT MIN(next_attempt) FROM notify_outbox WHERE state = 'pending'),
+                 (SELECT MIN(expires) FROM notify_outbox WHERE state = 'pending'))",
             [],
             |r| r.get::<_, Option<i64>>(0),
         )
@@ -788,7 +797,7 @@ mod tests {
                 .len(),
             1
         );
-        let due = vec![store.entry(keys[0].0).unwrap().unwrap()];
+        let due = [store.entry(keys[0].0).unwrap().unwrap()];
         assert_eq!(due[0].firing, firing);
         assert_eq!(due[0].resolved, resolved);
         assert_eq!(due[0].state, EntryState::Pending);
