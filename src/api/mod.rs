@@ -117,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ingest::routes())
         .merge(alertmanager::routes())
         .merge(crate::llm::api::routes())
+        .merge(crate::otlp::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
