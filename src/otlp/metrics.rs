@@ -449,7 +449,7 @@ pub fn metric_name(name: &str, unit: &str, kind: Kind) -> String {
     }
     let (main, per) = unit_words(unit);
     if let Some(main) = main {
-        if !words.iter().any(|w| *w == main) {
+        if !words.contains(&main) {
             words.push(main);
         }
     }

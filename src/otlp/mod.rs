@@ -233,7 +233,7 @@ fn success_response(
         Encoding::Protobuf => {
             let body = if signal == "metrics" {
                 ExportMetricsServiceResponse {
-                    partial_success: partial.then(|| ExportMetricsPartialSuccess {
+                    partial_success: partial.then_some(ExportMetricsPartialSuccess {
                         rejected_data_points: rejected as i64,
                         error_message: message,
                     }),
@@ -241,7 +241,7 @@ fn success_response(
                 .encode_to_vec()
             } else {
                 ExportTraceServiceResponse {
-                    partial_success: partial.then(|| ExportTracePartialSuccess {
+                    partial_success: partial.then_some(ExportTracePartialSuccess {
                         rejected_spans: rejected as i64,
                         error_message: message,
                     }),

@@ -14,6 +14,7 @@ mod notify_delivery;
 mod notify_dispatch;
 mod notify_e2e;
 mod notify_routes;
+mod otlp;
 mod probes;
 mod promql;
 mod remote_write;
