@@ -156,11 +156,21 @@ pub enum BodyError {
     Corrupt(String),
 }
 
-/// The body after `Content-Encoding`, at most `limit` bytes once inflated.
-pub fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
-    let enc = headers
+/// The `Content-Encoding` header, if any (`?` when it is not text).
+pub fn content_encoding(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::CONTENT_ENCODING)
-        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        .map(|v| v.to_str().unwrap_or("?"))
+}
+
+/// The body after its `Content-Encoding`, at most `limit` bytes once inflated.
+pub fn decompress(
+    content_encoding: Option<&str>,
+    body: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let enc = content_encoding
+        .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
     match enc.as_str() {
         "" | "identity" => Ok(body.to_vec()),
@@ -301,6 +311,26 @@ pub fn decode<T: Message + Default + serde::de::DeserializeOwned>(
     }
 }
 
+/// Decodes and translates a (decompressed) `/v1/metrics` body.
+pub fn metrics_body(
+    body: &[u8],
+    encoding: Encoding,
+    now: crate::model::Timestamp,
+) -> Result<metrics::Translated, String> {
+    let request: ExportMetricsServiceRequest = decode(body, encoding)?;
+    Ok(metrics::translate(&request, now))
+}
+
+/// Decodes a (decompressed) `/v1/traces` body into usage records.
+pub fn traces_body(
+    body: &[u8],
+    encoding: Encoding,
+    now: crate::model::Timestamp,
+) -> Result<traces::SpanUsage, String> {
+    let request: ExportTraceServiceRequest = decode(body, encoding)?;
+    Ok(traces::usage_records(&request, now))
+}
+
 /// Releases an in-flight slot when dropped.
 struct Slot;
 
@@ -331,7 +361,7 @@ enum Done {
 }
 
 fn read_body(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>, Done> {
-    decompress(headers, body, limit).map_err(|e| match e {
+    decompress(content_encoding(headers), body, limit).map_err(|e| match e {
         BodyError::UnsupportedEncoding(enc) => Done::Unsupported(format!(
             "unsupported Content-Encoding {enc:?} (gzip or none)"
         )),
@@ -446,11 +476,10 @@ fn metrics_work(state: &AppState, headers: &HeaderMap, body: &[u8], enc: Encodin
         Ok(raw) => raw,
         Err(done) => return done,
     };
-    let request: ExportMetricsServiceRequest = match decode(&raw, enc) {
-        Ok(r) => r,
+    let t = match metrics_body(&raw, enc, now_millis()) {
+        Ok(t) => t,
         Err(e) => return Done::Bad(e),
     };
-    let t = metrics::translate(&request, now_millis());
     METRICS
         .received
         .get_or_create(&SignalLabel { signal: "metrics" })
@@ -486,12 +515,11 @@ fn traces_work(state: &AppState, headers: &HeaderMap, body: &[u8], enc: Encoding
         Ok(raw) => raw,
         Err(done) => return done,
     };
-    let request: ExportTraceServiceRequest = match decode(&raw, enc) {
-        Ok(r) => r,
+    let now = now_millis();
+    let usage = match traces_body(&raw, enc, now) {
+        Ok(u) => u,
         Err(e) => return Done::Bad(e),
     };
-    let now = now_millis();
-    let usage = traces::usage_records(&request, now);
     METRICS
         .received
         .get_or_create(&SignalLabel { signal: "traces" })
