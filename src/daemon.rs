@@ -82,6 +82,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     config_metrics.register(&mut registry);
     let ingest_metrics = crate::ingest::IngestMetrics::default();
     ingest_metrics.register(&mut registry);
+    crate::otlp::register_metrics(&mut registry);
     storage.register_metrics(&mut registry);
     let llm = Arc::new(
         crate::llm::UsageService::start(

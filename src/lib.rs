@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod llm;
 pub mod model;
 pub mod notify;
+pub mod otlp;
 pub mod promql;
 pub mod rules;
 pub mod storage;

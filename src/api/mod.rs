@@ -122,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .merge(alertmanager::routes())
         .merge(history::routes())
         .merge(crate::llm::api::routes())
+        .merge(crate::otlp::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -15,6 +15,7 @@ mod notify_dispatch;
 mod notify_e2e;
 mod notify_history;
 mod notify_routes;
+mod otlp;
 mod probes;
 mod promql;
 mod remote_write;
