@@ -30,7 +30,7 @@ venv=${BELLWETHER_OTEL_VENV:-/opt/bellwether-test-venv}
 if ! "$venv/bin/python" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
   echo "test.sh: installing the OpenTelemetry Python SDK into $venv"
   /usr/bin/python3 -m venv "$venv"
-  "$venv/bin/pip" install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
+  "$venv/bin/pip" install -q opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2
 fi
 export BELLWETHER_OTEL_PYTHON="$venv/bin/python"
 
