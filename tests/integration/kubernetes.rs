@@ -23,7 +23,15 @@ fn make_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("apiserver.crt");
     let key = dir.join("apiserver.key");
     let out = Command::new(reference_program("openssl"))
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
         .args(["-subj", "/CN=127.0.0.1", "-days", "2"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
         // Trusted directly through ca_file; rustls refuses a CA certificate
@@ -35,7 +43,11 @@ fn make_certificate(dir: &Path) -> (PathBuf, PathBuf) {
         .arg(&cert)
         .output()
         .expect("running openssl");
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (cert, key)
 }
 
@@ -48,12 +60,14 @@ fn tls_config(cert: &Path, key: &Path) -> Arc<rustls::ServerConfig> {
         .expect("cert pem");
     let key = PrivateKeyDer::from_pem_file(key).expect("key pem");
     Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .expect("server config"),
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config"),
     )
 }
 
@@ -85,7 +99,11 @@ fn start_api_server(config: Arc<rustls::ServerConfig>, state: Arc<Mutex<ApiState
     port
 }
 
-fn serve(stream: TcpStream, config: Arc<rustls::ServerConfig>, state: Arc<Mutex<ApiState>>) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    state: Arc<Mutex<ApiState>>,
+) -> std::io::Result<()> {
     let connection = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
     let mut tls = rustls::StreamOwned::new(connection, stream);
     let mut reader = BufReader::new(&mut tls);
@@ -104,7 +122,11 @@ fn serve(stream: TcpStream, config: Arc<rustls::ServerConfig>, state: Arc<Mutex<
         }
     }
     drop(reader);
-    let target = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let target = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
     let is_watch = target.contains("watch=1");
     let list = {
         let mut s = state.lock().expect("state");
@@ -154,7 +176,10 @@ fn start_metrics_server() -> u16 {
             let n = stream.read(&mut buf).unwrap_or(0);
             let head = String::from_utf8_lossy(&buf[..n]);
             let (status, body) = if head.starts_with("GET /custom/metrics ") {
-                ("200 OK", "# TYPE app_requests_total counter\napp_requests_total{code=\"200\"} 42\n")
+                (
+                    "200 OK",
+                    "# TYPE app_requests_total counter\napp_requests_total{code=\"200\"} 42\n",
+                )
             } else {
                 ("404 Not Found", "not here\n")
             };
@@ -165,7 +190,14 @@ fn start_metrics_server() -> u16 {
 }
 
 /// A v1 Pod as the API server returns it (trimmed of managedFields).
-fn pod(name: &str, namespace: &str, rv: u32, phase: &str, restarts: u32, metrics_port: Option<u16>) -> serde_json::Value {
+fn pod(
+    name: &str,
+    namespace: &str,
+    rv: u32,
+    phase: &str,
+    restarts: u32,
+    metrics_port: Option<u16>,
+) -> serde_json::Value {
     let annotations = match metrics_port {
         Some(port) => serde_json::json!({
             "prometheus.io/scrape": "true",
@@ -176,7 +208,9 @@ fn pod(name: &str, namespace: &str, rv: u32, phase: &str, restarts: u32, metrics
         None => serde_json::json!({}),
     };
     let ports = match metrics_port {
-        Some(port) => serde_json::json!([{"name": "metrics", "containerPort": port, "protocol": "TCP"}]),
+        Some(port) => {
+            serde_json::json!([{"name": "metrics", "containerPort": port, "protocol": "TCP"}])
+        }
         None => serde_json::json!([]),
     };
     serde_json::json!({
@@ -218,7 +252,10 @@ fn query(daemon: &TestDaemon, expr: &str) -> Vec<(serde_json::Value, f64)> {
         .unwrap_or_default()
         .into_iter()
         .map(|r| {
-            let value = r["value"][1].as_str().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+            let value = r["value"][1]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN);
             (r["metric"].clone(), value)
         })
         .collect()
@@ -305,27 +342,50 @@ scrape_configs:
 
     // List: pod metrics with the right values.
     assert!(
-        wait_for(Duration::from_secs(20), || value(&daemon, r#"bellwether_kubernetes_pods{namespace="shop",phase="Running"}"#) == Some(2.0)),
+        wait_for(Duration::from_secs(20), || value(
+            &daemon,
+            r#"bellwether_kubernetes_pods{namespace="shop",phase="Running"}"#
+        ) == Some(2.0)),
         "pod counts never appeared: {:?}\n{}",
         query(&daemon, "bellwether_kubernetes_pods"),
         daemon.log()
     );
-    assert_eq!(value(&daemon, r#"bellwether_kubernetes_pods{namespace="batch",phase="Succeeded"}"#), Some(1.0));
     assert_eq!(
-        value(&daemon, r#"kube_pod_container_status_restarts_total{namespace="shop",pod="worker-6c9f",container="app"}"#),
+        value(
+            &daemon,
+            r#"bellwether_kubernetes_pods{namespace="batch",phase="Succeeded"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &daemon,
+            r#"kube_pod_container_status_restarts_total{namespace="shop",pod="worker-6c9f",container="app"}"#
+        ),
         Some(2.0)
     );
-    assert_eq!(value(&daemon, r#"sum(kube_pod_status_phase{phase="Running"})"#), Some(2.0));
-    assert_eq!(value(&daemon, r#"up{job="kubernetes",instance="node-1"}"#), Some(1.0));
+    assert_eq!(
+        value(&daemon, r#"sum(kube_pod_status_phase{phase="Running"})"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&daemon, r#"up{job="kubernetes",instance="node-1"}"#),
+        Some(1.0)
+    );
 
     // The request the server saw: the node's field selector and the token.
     {
         let s = state.lock().expect("state");
         let (target, auth) = &s.requests[0];
-        assert!(target.starts_with("/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-1"), "{target}");
+        assert!(
+            target.starts_with("/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-1"),
+            "{target}"
+        );
         assert_eq!(auth, "Bearer token-one");
         assert!(
-            s.requests.iter().any(|(t, _)| t.contains("watch=1") && t.contains("resourceVersion=1000") && t.contains("allowWatchBookmarks=true")),
+            s.requests.iter().any(|(t, _)| t.contains("watch=1")
+                && t.contains("resourceVersion=1000")
+                && t.contains("allowWatchBookmarks=true")),
             "{:?}",
             s.requests
         );
@@ -333,7 +393,11 @@ scrape_configs:
 
     // The annotated pod is scraped, with relabelled discovery labels.
     assert!(
-        wait_for(Duration::from_secs(20), || !query(&daemon, r#"app_requests_total{job="kubernetes-pods"}"#).is_empty()),
+        wait_for(Duration::from_secs(20), || !query(
+            &daemon,
+            r#"app_requests_total{job="kubernetes-pods"}"#
+        )
+        .is_empty()),
         "annotated pod never scraped: {}\n{}",
         daemon.get("/api/v1/targets").1,
         daemon.log()
@@ -354,7 +418,10 @@ scrape_configs:
         .filter(|t| t["labels"]["job"] == "kubernetes-pods")
         .collect();
     assert_eq!(pods_targets.len(), 1, "{targets}");
-    assert_eq!(pods_targets[0]["discoveredLabels"]["__meta_kubernetes_pod_uid"], "uid-web-7d4b9");
+    assert_eq!(
+        pods_targets[0]["discoveredLabels"]["__meta_kubernetes_pod_uid"],
+        "uid-web-7d4b9"
+    );
 
     // MODIFIED: the restart count follows; time from event to query.
     let sent = Instant::now();
@@ -363,26 +430,43 @@ scrape_configs:
         pod("worker-6c9f", "shop", 1001, "Running", 5, None),
     ));
     assert!(
-        wait_for(Duration::from_secs(10), || value(&daemon, r#"kube_pod_container_status_restarts_total{pod="worker-6c9f"}"#) == Some(5.0)),
+        wait_for(Duration::from_secs(10), || value(
+            &daemon,
+            r#"kube_pod_container_status_restarts_total{pod="worker-6c9f"}"#
+        ) == Some(5.0)),
         "MODIFIED not applied\n{}",
         daemon.log()
     );
     eprintln!("watch event to queryable metric: {:?}", sent.elapsed());
 
     // A bad line is counted, not fatal; the next event still applies.
-    let errors_before = self_metric_labelled(&daemon, r#"bellwether_collector_errors_total{collector="kubernetes"}"#);
+    let errors_before = self_metric_labelled(
+        &daemon,
+        r#"bellwether_collector_errors_total{collector="kubernetes"}"#,
+    );
     state.lock().expect("state").watch_lines.extend([
         "{\"type\":\"ADDED\",\"object\":{\"metadata\":".to_string(),
         "not json at all".to_string(),
         event("ADDED", pod("cron-1", "batch", 1002, "Pending", 0, None)),
     ]);
     assert!(
-        wait_for(Duration::from_secs(10), || value(&daemon, r#"bellwether_kubernetes_pods{namespace="batch",phase="Pending"}"#) == Some(1.0)),
+        wait_for(Duration::from_secs(10), || value(
+            &daemon,
+            r#"bellwether_kubernetes_pods{namespace="batch",phase="Pending"}"#
+        ) == Some(1.0)),
         "ADDED after bad lines not applied\n{}",
         daemon.log()
     );
-    let errors_after = self_metric_labelled(&daemon, r#"bellwether_collector_errors_total{collector="kubernetes"}"#);
-    assert_eq!(errors_after - errors_before, 2.0, "{}", daemon.get("/metrics").1);
+    let errors_after = self_metric_labelled(
+        &daemon,
+        r#"bellwether_collector_errors_total{collector="kubernetes"}"#,
+    );
+    assert_eq!(
+        errors_after - errors_before,
+        2.0,
+        "{}",
+        daemon.get("/metrics").1
+    );
 
     // DELETED removes the pod's target.
     state.lock().expect("state").watch_lines.push_back(event(
@@ -392,20 +476,33 @@ scrape_configs:
     assert!(
         wait_for(Duration::from_secs(10), || {
             let t = daemon.get_json("/api/v1/targets", 200);
-            !t["data"]["activeTargets"].as_array().expect("targets").iter().any(|t| t["labels"]["job"] == "kubernetes-pods")
+            !t["data"]["activeTargets"]
+                .as_array()
+                .expect("targets")
+                .iter()
+                .any(|t| t["labels"]["job"] == "kubernetes-pods")
         }),
         "target of the deleted pod still active\n{}",
         daemon.log()
     );
-    assert!(wait_for(Duration::from_secs(10), || value(&daemon, r#"bellwether_kubernetes_pods{namespace="shop",phase="Running"}"#) == Some(1.0)));
+    assert!(wait_for(Duration::from_secs(10), || value(
+        &daemon,
+        r#"bellwether_kubernetes_pods{namespace="shop",phase="Running"}"#
+    ) == Some(1.0)));
 
     // A 410 ERROR event forces a re-list, with the token read again; the
     // next watch then answers 410 Gone by status, forcing another.
     std::fs::write(&token, "token-two\n").expect("token");
-    assert_eq!(self_metric_labelled(&daemon, "bellwether_kubernetes_relists_total"), 0.0);
+    assert_eq!(
+        self_metric_labelled(&daemon, "bellwether_kubernetes_relists_total"),
+        0.0
+    );
     {
         let mut s = state.lock().expect("state");
-        s.list = pod_list(2000, vec![pod("worker-6c9f", "shop", 1999, "Running", 7, None)]);
+        s.list = pod_list(
+            2000,
+            vec![pod("worker-6c9f", "shop", 1999, "Running", 7, None)],
+        );
         s.watch_gone = true;
         s.watch_lines.push_back(event(
             "ERROR",
@@ -413,19 +510,32 @@ scrape_configs:
         ));
     }
     assert!(
-        wait_for(Duration::from_secs(10), || self_metric_labelled(&daemon, "bellwether_kubernetes_relists_total") >= 2.0),
+        wait_for(Duration::from_secs(10), || self_metric_labelled(
+            &daemon,
+            "bellwether_kubernetes_relists_total"
+        ) >= 2.0),
         "no re-list after 410: {:?}\n{}",
         state.lock().expect("state").requests,
         daemon.log()
     );
-    assert!(wait_for(Duration::from_secs(10), || value(&daemon, r#"kube_pod_container_status_restarts_total{pod="worker-6c9f"}"#) == Some(7.0)));
+    assert!(wait_for(Duration::from_secs(10), || value(
+        &daemon,
+        r#"kube_pod_container_status_restarts_total{pod="worker-6c9f"}"#
+    ) == Some(7.0)));
     {
         let s = state.lock().expect("state");
-        let lists: Vec<&(String, String)> = s.requests.iter().filter(|(t, _)| !t.contains("watch=1")).collect();
+        let lists: Vec<&(String, String)> = s
+            .requests
+            .iter()
+            .filter(|(t, _)| !t.contains("watch=1"))
+            .collect();
         assert!(lists.len() >= 3, "{:?}", s.requests);
         assert_eq!(lists.last().expect("list").1, "Bearer token-two");
     }
     // The re-list dropped the pods that are gone.
-    assert!(wait_for(Duration::from_secs(10), || value(&daemon, r#"count(kube_pod_info)"#) == Some(1.0)));
+    assert!(wait_for(Duration::from_secs(10), || value(
+        &daemon,
+        r#"count(kube_pod_info)"#
+    ) == Some(1.0)));
     assert!(daemon.log().contains("410"), "{}", daemon.log());
 }

@@ -166,7 +166,9 @@ struct RawEvent {
 pub enum ParseError {
     #[error("invalid JSON in a watch event: {0}")]
     Json(String),
-    #[error("unknown watch event type {0:?} (expected ADDED, MODIFIED, DELETED, BOOKMARK or ERROR)")]
+    #[error(
+        "unknown watch event type {0:?} (expected ADDED, MODIFIED, DELETED, BOOKMARK or ERROR)"
+    )]
     UnknownType(String),
     #[error("a {kind} watch event whose object is not a Pod: {message}")]
     Object { kind: String, message: String },
@@ -226,7 +228,10 @@ mod tests {
         assert_eq!(pod.key(), "shop/web-7d4b9c");
         assert_eq!(pod.ready(), "true");
         assert_eq!(pod.status.container_statuses[0].restart_count, 3);
-        assert_eq!(pod.controller().map(|c| c.kind.as_str()), Some("ReplicaSet"));
+        assert_eq!(
+            pod.controller().map(|c| c.kind.as_str()),
+            Some("ReplicaSet")
+        );
         assert_eq!(pod.spec.containers[0].ports[0].container_port, 8080);
         let bookmark = br#"{"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"12746"}}}"#;
         assert_eq!(

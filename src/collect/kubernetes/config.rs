@@ -190,7 +190,8 @@ pub enum Role {
 
 impl<'de> Deserialize<'de> for Role {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::config::values::deserialize_parsed(d, "a Kubernetes SD role", |role| match role {
+        crate::config::values::deserialize_parsed(d, "a Kubernetes SD role", |role| {
+            match role {
             "pod" => Ok(Role::Pod),
             "node" | "service" | "endpoints" | "endpointslice" | "ingress" => Err(format!(
                 "role `{role}` is not supported by bellwether's kubernetes_sd_configs: only `pod` (the pods of this node, from collectors.kubernetes)"
@@ -198,6 +199,7 @@ impl<'de> Deserialize<'de> for Role {
             _ => Err(format!(
                 "unknown role `{role}`: bellwether's kubernetes_sd_configs supports `pod` only"
             )),
+        }
         })
     }
 }
@@ -250,7 +252,9 @@ mod tests {
 
     #[test]
     fn explicit_settings_and_missing_node_name() {
-        let c = config(r#"{"enabled": true, "api_server": "https://127.0.0.1:8443/", "node_name": "n1"}"#);
+        let c = config(
+            r#"{"enabled": true, "api_server": "https://127.0.0.1:8443/", "node_name": "n1"}"#,
+        );
         let s = c.resolve(&|_| None, &|_| false).expect("ok").expect("on");
         assert_eq!(s.api_server, "https://127.0.0.1:8443");
         assert_eq!(s.node_name, "n1");

@@ -31,7 +31,13 @@ pub fn target_groups(pods: &PodSnapshot, sd: &KubernetesSdConfig) -> Vec<TargetG
 /// `[a-zA-Z0-9_]` becomes `_`.
 pub fn sanitize_label_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -111,7 +117,10 @@ fn pod_groups(pod: &Pod) -> Vec<TargetGroup> {
             let mut labels = labels.clone();
             let number = port.container_port.to_string();
             labels.insert(format!("{PREFIX}pod_container_port_number"), number.clone());
-            labels.insert(format!("{PREFIX}pod_container_port_name"), port.name.clone());
+            labels.insert(
+                format!("{PREFIX}pod_container_port_name"),
+                port.name.clone(),
+            );
             labels.insert(
                 format!("{PREFIX}pod_container_port_protocol"),
                 port.protocol.clone(),
@@ -137,9 +146,15 @@ fn container_labels(
         .find(|s| s.name == container.name)
         .map(|s| s.container_id.clone())
         .unwrap_or_default();
-    labels.insert(format!("{PREFIX}pod_container_name"), container.name.clone());
+    labels.insert(
+        format!("{PREFIX}pod_container_name"),
+        container.name.clone(),
+    );
     labels.insert(format!("{PREFIX}pod_container_id"), id);
-    labels.insert(format!("{PREFIX}pod_container_image"), container.image.clone());
+    labels.insert(
+        format!("{PREFIX}pod_container_image"),
+        container.image.clone(),
+    );
     labels.insert(format!("{PREFIX}pod_container_init"), is_init.to_string());
 }
 
@@ -176,9 +191,16 @@ mod tests {
         let groups = target_groups(&snapshot(LIST), &sd(&[]));
         let targets: Vec<&str> = groups.iter().map(|g| g.targets[0].as_str()).collect();
         // The pending pod has no IP, so no targets.
-        assert_eq!(targets, ["10.1.0.7:8080", "10.1.0.7:9102", "10.1.0.7", "10.1.0.7"]);
+        assert_eq!(
+            targets,
+            ["10.1.0.7:8080", "10.1.0.7:9102", "10.1.0.7", "10.1.0.7"]
+        );
         let first = &groups[0].labels;
-        let get = |name: &str| first.get(&format!("__meta_kubernetes_{name}")).map(String::as_str);
+        let get = |name: &str| {
+            first
+                .get(&format!("__meta_kubernetes_{name}"))
+                .map(String::as_str)
+        };
         assert_eq!(get("namespace"), Some("shop"));
         assert_eq!(get("pod_name"), Some("web-1"));
         assert_eq!(get("pod_uid"), Some("u1"));
@@ -192,7 +214,10 @@ mod tests {
         assert_eq!(get("pod_label_app_kubernetes_io_name"), Some("web"));
         assert_eq!(get("pod_labelpresent_app_kubernetes_io_name"), Some("true"));
         assert_eq!(get("pod_annotation_prometheus_io_scrape"), Some("true"));
-        assert_eq!(get("pod_annotationpresent_prometheus_io_port"), Some("true"));
+        assert_eq!(
+            get("pod_annotationpresent_prometheus_io_port"),
+            Some("true")
+        );
         assert_eq!(get("pod_container_name"), Some("web"));
         assert_eq!(get("pod_container_id"), Some("containerd://aa"));
         assert_eq!(get("pod_container_port_name"), Some("http"));
@@ -213,7 +238,10 @@ mod tests {
 
     #[test]
     fn sanitizes_like_prometheus() {
-        assert_eq!(sanitize_label_name("prometheus.io/scrape"), "prometheus_io_scrape");
+        assert_eq!(
+            sanitize_label_name("prometheus.io/scrape"),
+            "prometheus_io_scrape"
+        );
         assert_eq!(sanitize_label_name("a-b_c9"), "a_b_c9");
     }
 }

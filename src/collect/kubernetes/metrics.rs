@@ -32,7 +32,7 @@ impl KubernetesMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "bellwether_kubernetes_relists",
-            "Full pod lists after the first (a 410 Gone, an expired watch, or a failed list retried)",
+            "Successful pod lists after the first, each forced by a 410 Gone (the watch's resource version expired)",
             self.relists.clone(),
         );
         registry.register(
@@ -145,7 +145,10 @@ pub fn render(pods: &PodSnapshot) -> String {
             "bellwether_kubernetes_pods",
             "Pods on this node, by namespace and phase.",
             Kind::Gauge,
-            vec![("namespace", namespace.to_string()), ("phase", phase.to_string())],
+            vec![
+                ("namespace", namespace.to_string()),
+                ("phase", phase.to_string()),
+            ],
             count as f64,
         );
     }
@@ -170,7 +173,11 @@ mod tests {
               {"metadata":{"name":"c","namespace":"ops","uid":"3"},"status":{}}]}"#,
         )
         .expect("list");
-        let pods: PodSnapshot = list.items.into_iter().map(|p| (p.key(), Arc::new(p))).collect();
+        let pods: PodSnapshot = list
+            .items
+            .into_iter()
+            .map(|p| (p.key(), Arc::new(p)))
+            .collect();
         let text = render(&pods);
         for line in [
             "bellwether_kubernetes_pods{namespace=\"shop\",phase=\"Running\"} 2",

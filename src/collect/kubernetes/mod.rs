@@ -65,10 +65,12 @@ impl Kubernetes {
     /// Resolves `collectors.kubernetes` against the process environment:
     /// `Ok(None)` when it is off.
     pub fn settings(config: &Config) -> Result<Option<Settings>, String> {
-        config.collectors.kubernetes.resolve(
-            &|name| std::env::var(name).ok(),
-            &|path| std::path::Path::new(path).exists(),
-        )
+        config
+            .collectors
+            .kubernetes
+            .resolve(&|name| std::env::var(name).ok(), &|path| {
+                std::path::Path::new(path).exists()
+            })
     }
 
     /// Starts the watcher. Must be called inside the tokio runtime.
@@ -98,7 +100,10 @@ impl Kubernetes {
 
     /// The job that stores the pod metrics: `collectors.kubernetes.job_name`
     /// with one target, `instance` = the node name, on `interval`.
-    pub fn metrics_job(&self, config: &Config) -> Result<(ScrapeConfig, Arc<dyn LocalTarget>), String> {
+    pub fn metrics_job(
+        &self,
+        config: &Config,
+    ) -> Result<(ScrapeConfig, Arc<dyn LocalTarget>), String> {
         let section = &config.collectors.kubernetes;
         let interval = section
             .interval
@@ -115,7 +120,10 @@ impl Kubernetes {
         let job: ScrapeConfig = serde_json::from_value(job)
             .map_err(|e| format!("building the Kubernetes collector's job: {e}"))?;
         let target = PodMetricsTarget {
-            url: format!("{}/api/v1/pods?fieldSelector=spec.nodeName={}", self.settings.api_server, self.settings.node_name),
+            url: format!(
+                "{}/api/v1/pods?fieldSelector=spec.nodeName={}",
+                self.settings.api_server, self.settings.node_name
+            ),
             pods: self.pods.clone(),
             status: self.status.clone(),
         };

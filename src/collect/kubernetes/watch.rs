@@ -124,7 +124,10 @@ impl Watcher {
             .map_err(|e| format!("collectors.kubernetes.api_server: {base:?} is not a URL: {e}"))?;
         {
             let mut query = url.query_pairs_mut();
-            query.append_pair("fieldSelector", &format!("spec.nodeName={}", self.settings.node_name));
+            query.append_pair(
+                "fieldSelector",
+                &format!("spec.nodeName={}", self.settings.node_name),
+            );
             for (key, value) in extra {
                 query.append_pair(key, value);
             }
@@ -149,7 +152,9 @@ impl Watcher {
                 }
             }
             Err(e) if url.scheme() == "https" => {
-                return Err(format!("collectors.kubernetes.ca_file: cannot read {ca_file}: {e}"))
+                return Err(format!(
+                    "collectors.kubernetes.ca_file: cannot read {ca_file}: {e}"
+                ))
             }
             Err(_) => {}
         }
@@ -193,7 +198,11 @@ impl Watcher {
             }
             let body = read_limited(response, self.settings.max_list_size)
                 .await
-                .map_err(|e| ListError::Failed(format!("listing pods: {e} (collectors.kubernetes.max_list_size)")))?;
+                .map_err(|e| {
+                    ListError::Failed(format!(
+                        "listing pods: {e} (collectors.kubernetes.max_list_size)"
+                    ))
+                })?;
             let list = parse_pod_list(&body).map_err(|e| ListError::Failed(e.to_string()))?;
             let pods: PodSnapshot = list
                 .items
@@ -413,7 +422,9 @@ async fn read_limited(mut response: reqwest::Response, limit: u64) -> Result<Vec
 /// hint for 401/403.
 async fn http_error(what: &str, response: reqwest::Response) -> String {
     let status = response.status();
-    let body = read_limited(response, MAX_ERROR_BODY).await.unwrap_or_default();
+    let body = read_limited(response, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
     let detail = serde_json::from_slice::<Status>(&body)
         .ok()
         .filter(|s| !s.message.is_empty())

@@ -458,7 +458,13 @@ impl Inner {
         })
     }
 
-    fn on_discovery(&self, job_name: &str, generation: u64, index: usize, groups: Vec<TargetGroup>) {
+    fn on_discovery(
+        &self,
+        job_name: &str,
+        generation: u64,
+        index: usize,
+        groups: Vec<TargetGroup>,
+    ) {
         let mut state = self.state.lock();
         if state.shut_down {
             return;
