@@ -2,5 +2,6 @@
 //! [`crate::storage::Appender`]. Nothing here reads the store back.
 
 pub mod host;
+pub mod kubernetes;
 pub mod probe;
 pub mod scrape;

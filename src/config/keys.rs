@@ -8,7 +8,8 @@
 pub const NOT_YET_IMPLEMENTED: [&str; 4] = ["logs", "export", "remote_write", "remote_read"];
 
 /// prometheus.yml keys (up to Prometheus 2.5x) that bellwether refuses by
-/// name. Every `*_sd_configs` other than `file_sd_configs` is refused too.
+/// name. Every `*_sd_configs` other than `file_sd_configs` and (in a
+/// scrape job) `kubernetes_sd_configs` is refused too.
 pub const UNSUPPORTED_PROMETHEUS_KEYS: [&str; 38] = [
     // top level
     "tracing",
@@ -68,7 +69,7 @@ pub fn unknown_key_message(key: &str, expected: &[&str]) -> String {
     }
     if key.ends_with("_sd_configs") {
         return format!(
-            "`{key}` is not supported by bellwether (service discovery: static_configs and file_sd_configs only)"
+            "`{key}` is not supported by bellwether (service discovery: static_configs, file_sd_configs, and kubernetes_sd_configs in scrape_configs)"
         );
     }
     if UNSUPPORTED_PROMETHEUS_KEYS.contains(&key) {
@@ -128,8 +129,8 @@ mod tests {
     #[test]
     fn prometheus_keys_are_refused_by_name() {
         assert_eq!(
-            unknown_key_message("kubernetes_sd_configs", &[]),
-            "`kubernetes_sd_configs` is not supported by bellwether (service discovery: static_configs and file_sd_configs only)"
+            unknown_key_message("consul_sd_configs", &[]),
+            "`consul_sd_configs` is not supported by bellwether (service discovery: static_configs, file_sd_configs, and kubernetes_sd_configs in scrape_configs)"
         );
         assert_eq!(
             unknown_key_message("oauth2", &[]),

@@ -212,7 +212,7 @@ web:
             "bw.yml:5:5: global.external_labels.bad-name: \"bad-name\" is not a valid label name (it must match [a-zA-Z_][a-zA-Z0-9_]*)",
             "bw.yml:8:13: scrape_configs[0].scheme: scheme must be http or https, not \"ftp\"",
             "bw.yml:10:19: scrape_configs[0].static_configs[0].targets[0]: \"http://localhost:9100/metrics\" is not a valid target address: write host:port, without scheme or path (set `scheme` and `metrics_path` for those)",
-            "bw.yml:11:5: scrape_configs[0].kubernetes_sd_configs: `kubernetes_sd_configs` is not supported by bellwether (service discovery: static_configs and file_sd_configs only)",
+            "bw.yml:12:15: scrape_configs[0].kubernetes_sd_configs[0].role: role `node` is not supported by bellwether's kubernetes_sd_configs: only `pod` (the pods of this node, from collectors.kubernetes)",
             "bw.yml:13:15: scrape_configs[1].job_name: duplicate job_name \"node\" (also used by scrape_configs[0]); job names must be unique",
             "bw.yml:14:22: scrape_configs[1].scrape_interval: not a valid duration string: \"10\" (expected e.g. 15s, 5m, 1h30m)",
             "bw.yml:16:9: scrape_configs[1].relabel_configs[0].modulus: hashmod needs a non-zero `modulus`",
@@ -254,7 +254,7 @@ scrape_configs:
         [
             "bw.yml:1:1: tracing: `tracing` is a Prometheus setting not supported by bellwether",
             "bw.yml:5:5: scrape_configs[0].oauth2: `oauth2` is a Prometheus setting not supported by bellwether",
-            "bw.yml:6:5: scrape_configs[0].consul_sd_configs: `consul_sd_configs` is not supported by bellwether (service discovery: static_configs and file_sd_configs only)",
+            "bw.yml:6:5: scrape_configs[0].consul_sd_configs: `consul_sd_configs` is not supported by bellwether (service discovery: static_configs, file_sd_configs, and kubernetes_sd_configs in scrape_configs)",
             "bw.yml:8:7: scrape_configs[0].tls_config.min_version: `min_version` is a Prometheus setting not supported by bellwether",
         ]
     );
@@ -918,6 +918,9 @@ fn docs_mention_every_key() {
         keys_of::<RulesConfig>(),
         keys_of::<CollectorsConfig>(),
         keys_of::<HostConfig>(),
+        keys_of::<crate::collect::kubernetes::config::KubernetesConfig>(),
+        keys_of::<crate::collect::kubernetes::config::KubernetesSdConfig>(),
+        keys_of::<crate::collect::kubernetes::config::NamespaceFilter>(),
         keys_of::<crate::notify::config::NotifySection>(),
         keys_of::<crate::notify::config::AmGlobal>(),
         keys_of::<crate::notify::config::HttpConfig>(),

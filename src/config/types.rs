@@ -173,6 +173,9 @@ pub struct ScrapeConfig {
     /// Targets read from JSON or YAML files, re-read when they change.
     #[serde(default)]
     pub file_sd_configs: Vec<FileSdConfig>,
+    /// The pods of this node (`role: pod` only), from `collectors.kubernetes`.
+    #[serde(default)]
+    pub kubernetes_sd_configs: Vec<crate::collect::kubernetes::config::KubernetesSdConfig>,
     /// Relabeling applied to targets before scraping.
     #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
@@ -568,6 +571,8 @@ impl Default for WebConfig {
 pub struct CollectorsConfig {
     /// Linux host metrics with node_exporter 1.5's names (docs/collectors.md).
     pub host: HostConfig,
+    /// The pods of this node from the Kubernetes API (docs/kubernetes.md).
+    pub kubernetes: crate::collect::kubernetes::config::KubernetesConfig,
 }
 
 /// The host collector (src/collect/host): node_exporter's collectors, read

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod default_rules;
 mod host_parity;
+mod kubernetes;
 mod lifecycle;
 mod llm_usage;
 mod notify_delivery;

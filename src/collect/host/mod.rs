@@ -140,7 +140,7 @@ impl HostMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "bellwether_collector_errors",
-            "Host collector runs that failed (node_scrape_collector_success 0 for a reason other than absent kernel support), by collector",
+            "Collector failures, by collector: host collector runs that failed (node_scrape_collector_success 0 for a reason other than absent kernel support); for kubernetes, failed API requests and bad watch events",
             self.errors.clone(),
         );
     }

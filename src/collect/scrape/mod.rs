@@ -24,7 +24,12 @@
 //!   staleness state, so no stale markers and no gap; targets that are gone
 //!   are stopped with end-of-run stale markers;
 //! * a removed job stops all its loops with end-of-run stale markers;
-//! * file_sd changes run the same target diff for their job.
+//! * file_sd and kubernetes_sd changes run the same target diff for their job.
+//!
+//! The Kubernetes collector (src/collect/kubernetes) is owned here too: its
+//! one watcher is (re)started when `collectors.kubernetes` resolves to
+//! different settings, its pod metrics run as a local job like the host
+//! collector's, and every `kubernetes_sd_configs` entry follows its pods.
 
 pub mod file_sd;
 pub mod metrics;
@@ -52,6 +57,8 @@ use self::scrape_loop::{
 };
 use self::target::{discovered_labels, JobSettings, Target, TargetGroup};
 use crate::collect::host::{Exposer, HostMetrics};
+use crate::collect::kubernetes::metrics::KubernetesMetrics;
+use crate::collect::kubernetes::Kubernetes;
 
 /// Runs one scrape loop per target and keeps the set of loops in step with
 /// the config and with file-based discovery.
@@ -63,6 +70,7 @@ struct Inner {
     storage: Storage,
     metrics: ScrapeMetrics,
     host_metrics: HostMetrics,
+    kubernetes_metrics: KubernetesMetrics,
     /// The host collector `/metrics` renders (`collectors.host.expose_on_metrics`).
     host_exposer: Exposer,
     jitter_seed: u64,
@@ -78,6 +86,9 @@ struct ManagerState {
     retiring: Vec<JoinHandle<()>>,
     next_generation: u64,
     shut_down: bool,
+    /// The running Kubernetes collector and the generation it was started
+    /// at (part of the fingerprint of the jobs that use it).
+    kubernetes: Option<(Kubernetes, u64)>,
 }
 
 /// What identifies a target: all its labels (internal ones included) and URL.
@@ -96,8 +107,9 @@ struct Job {
     client_error: Option<String>,
     auth: Arc<Auth>,
     static_groups: Vec<TargetGroup>,
-    /// The groups of each `file_sd_configs` entry.
-    file_groups: Vec<Vec<TargetGroup>>,
+    /// The groups of each `file_sd_configs` entry, then of each
+    /// `kubernetes_sd_configs` entry.
+    discovered_groups: Vec<Vec<TargetGroup>>,
     discovery_tasks: Vec<JoinHandle<()>>,
     loops: HashMap<TargetKey, LoopHandle>,
     /// Set for the host collector's job: its target is served in-process.
@@ -135,12 +147,15 @@ impl ScrapeManager {
         metrics.register(registry);
         let host_metrics = HostMetrics::default();
         host_metrics.register(registry);
+        let kubernetes_metrics = KubernetesMetrics::default();
+        kubernetes_metrics.register(registry);
         let (shutdown, _) = watch::channel(false);
         ScrapeManager {
             inner: Arc::new(Inner {
                 storage,
                 metrics,
                 host_metrics,
+                kubernetes_metrics,
                 host_exposer: Exposer::default(),
                 jitter_seed: jitter_seed(),
                 shutdown,
@@ -177,11 +192,22 @@ impl ScrapeManager {
                 None
             }
         };
-        let jobs = config.scrape_configs.iter().map(|j| (j, None)).chain(
-            host_job
-                .as_ref()
-                .map(|(j, c)| (j, Some(c.clone() as Arc<dyn LocalTarget>))),
-        );
+        let kubernetes_generation = inner.apply_kubernetes(config, &mut state);
+        let kubernetes_job = state.kubernetes.as_ref().and_then(|(k, _)| {
+            k.metrics_job(config)
+                .inspect_err(|error| tracing::error!(error = %error, "the Kubernetes pod metrics cannot start"))
+                .ok()
+        });
+        let jobs = config
+            .scrape_configs
+            .iter()
+            .map(|j| (j, None))
+            .chain(
+                host_job
+                    .as_ref()
+                    .map(|(j, c)| (j, Some(c.clone() as Arc<dyn LocalTarget>))),
+            )
+            .chain(kubernetes_job.as_ref().map(|(j, t)| (j, Some(t.clone()))));
         for (job_config, local) in jobs {
             let name = job_config.job_name.clone();
             if !seen.insert(name.clone()) {
@@ -192,6 +218,10 @@ impl ScrapeManager {
             if local.is_some() {
                 fingerprint.push_str(&format!("\n{:?}", config.collectors.host));
             }
+            if local.is_some() || !job_config.kubernetes_sd_configs.is_empty() {
+                // A restarted watcher means new pod channels.
+                fingerprint.push_str(&format!("\nkubernetes {kubernetes_generation:?}"));
+            }
             let old = old_jobs.remove(&name);
             match old {
                 Some(old) if old.fingerprint == fingerprint => {
@@ -200,8 +230,15 @@ impl ScrapeManager {
                 old => {
                     state.next_generation += 1;
                     let generation = state.next_generation;
-                    let mut job =
-                        Job::new(inner, &config.global, job_config, fingerprint, generation);
+                    let kubernetes = state.kubernetes.as_ref().map(|(k, _)| k);
+                    let mut job = Job::new(
+                        inner,
+                        &config.global,
+                        job_config,
+                        fingerprint,
+                        generation,
+                        kubernetes,
+                    );
                     job.local = local;
                     let handover = match old {
                         Some(mut old) => {
@@ -246,6 +283,7 @@ impl ScrapeManager {
                 tasks.append(&mut job.discovery_tasks);
                 tasks.extend(job.loops.drain().map(|(_, h)| h.task));
             }
+            state.kubernetes = None;
             tasks
         };
         for task in tasks {
@@ -319,6 +357,7 @@ impl Job {
         config: &ScrapeConfig,
         fingerprint: String,
         generation: u64,
+        kubernetes: Option<&Kubernetes>,
     ) -> Job {
         let settings = Arc::new(JobSettings::new(global, config));
         let (client, client_error) = match build_client(config) {
@@ -338,22 +377,37 @@ impl Job {
                 labels: s.labels.clone(),
             })
             .collect();
-        let mut file_groups = Vec::new();
+        let mut discovered_groups = Vec::new();
         let mut discovery_tasks = Vec::new();
         for (index, sd) in config.file_sd_configs.iter().enumerate() {
             // The first read is synchronous so the job starts with its targets.
             let mut discovery = FileDiscovery::new(sd.clone(), inner.metrics.clone());
             discovery.refresh(true);
-            file_groups.push(discovery.groups());
-            let weak: Weak<Inner> = Arc::downgrade(inner);
-            let job_name = config.job_name.clone();
-            let on_change: Arc<dyn Fn(Vec<TargetGroup>) + Send + Sync> = Arc::new(move |groups| {
-                if let Some(inner) = weak.upgrade() {
-                    inner.on_file_sd(&job_name, generation, index, groups);
-                }
-            });
+            discovered_groups.push(discovery.groups());
+            let on_change = inner.discovery_callback(&config.job_name, generation, index);
             let shutdown = inner.shutdown.subscribe();
             discovery_tasks.push(tokio::spawn(discovery.run(on_change, shutdown)));
+        }
+        for sd in &config.kubernetes_sd_configs {
+            let index = discovered_groups.len();
+            let Some(kubernetes) = kubernetes else {
+                tracing::error!(job = %config.job_name, "kubernetes_sd_configs finds no pods: the Kubernetes collector is not running (collectors.kubernetes; see docs/kubernetes.md)");
+                discovered_groups.push(Vec::new());
+                continue;
+            };
+            // The current pods synchronously, so the job starts with its targets.
+            let pods = kubernetes.subscribe();
+            let groups = crate::collect::kubernetes::discovery::target_groups(&pods.borrow(), sd);
+            discovered_groups.push(groups.clone());
+            let on_change = inner.discovery_callback(&config.job_name, generation, index);
+            let shutdown = inner.shutdown.subscribe();
+            discovery_tasks.push(tokio::spawn(crate::collect::kubernetes::run_discovery(
+                pods,
+                sd.clone(),
+                groups,
+                on_change,
+                shutdown,
+            )));
         }
         Job {
             fingerprint,
@@ -363,7 +417,7 @@ impl Job {
             client_error,
             auth: Arc::new(Auth::from_config(config)),
             static_groups,
-            file_groups,
+            discovered_groups,
             discovery_tasks,
             loops: HashMap::new(),
             local: None,
@@ -373,7 +427,62 @@ impl Job {
 }
 
 impl Inner {
-    fn on_file_sd(&self, job_name: &str, generation: u64, index: usize, groups: Vec<TargetGroup>) {
+    /// (Re)starts or stops the Kubernetes collector when the resolved
+    /// `collectors.kubernetes` settings change; returns the generation of
+    /// the running one.
+    fn apply_kubernetes(&self, config: &Config, state: &mut ManagerState) -> Option<u64> {
+        let settings = match Kubernetes::settings(config) {
+            Ok(settings) => settings,
+            Err(error) => {
+                tracing::error!(error = %error, "the Kubernetes collector cannot start");
+                None
+            }
+        };
+        match (&state.kubernetes, settings) {
+            (Some((running, generation)), Some(settings)) if running.settings == settings => {
+                Some(*generation)
+            }
+            (_, Some(settings)) => {
+                state.next_generation += 1;
+                let generation = state.next_generation;
+                let kubernetes = Kubernetes::start(
+                    settings,
+                    self.kubernetes_metrics.clone(),
+                    self.host_metrics.errors.clone(),
+                );
+                state.kubernetes = Some((kubernetes, generation));
+                Some(generation)
+            }
+            (_, None) => {
+                state.kubernetes = None;
+                None
+            }
+        }
+    }
+
+    /// The callback a discovery task calls with its provider's new groups.
+    fn discovery_callback(
+        self: &Arc<Self>,
+        job_name: &str,
+        generation: u64,
+        index: usize,
+    ) -> Arc<dyn Fn(Vec<TargetGroup>) + Send + Sync> {
+        let weak: Weak<Inner> = Arc::downgrade(self);
+        let job_name = job_name.to_string();
+        Arc::new(move |groups| {
+            if let Some(inner) = weak.upgrade() {
+                inner.on_discovery(&job_name, generation, index, groups);
+            }
+        })
+    }
+
+    fn on_discovery(
+        &self,
+        job_name: &str,
+        generation: u64,
+        index: usize,
+        groups: Vec<TargetGroup>,
+    ) {
         let mut state = self.state.lock();
         if state.shut_down {
             return;
@@ -381,10 +490,10 @@ impl Inner {
         let Some(job) = state.jobs.get_mut(job_name) else {
             return;
         };
-        if job.generation != generation || index >= job.file_groups.len() {
+        if job.generation != generation || index >= job.discovered_groups.len() {
             return;
         }
-        job.file_groups[index] = groups;
+        job.discovered_groups[index] = groups;
         let retiring = self.sync(job, false);
         state.retiring.extend(retiring);
     }
@@ -402,7 +511,7 @@ impl Inner {
         let groups = job
             .static_groups
             .iter()
-            .chain(job.file_groups.iter().flatten());
+            .chain(job.discovered_groups.iter().flatten());
         for group in groups {
             for address in &group.targets {
                 let discovered = discovered_labels(group, address);

@@ -1,0 +1,220 @@
+//! Kubernetes: the pods of this node, for a bellwether running in a
+//! DaemonSet pod (docs/kubernetes.md).
+//!
+//! Files, one role each:
+//! * `mod.rs` (this file): [`Kubernetes`], the running collector (its
+//!   watcher task and the pod snapshot channel), the pod-metrics job
+//!   ([`Kubernetes::metrics_job`], served through [`LocalTarget`]) and the
+//!   `kubernetes_sd_configs` discovery task ([`run_discovery`]);
+//! * [`config`]: the `collectors.kubernetes` section and `kubernetes_sd_configs`;
+//! * [`api`]: the v1 Pod, PodList and watch-event types (serde, fuzzed);
+//! * [`watch`]: list → watch → re-list against the API server;
+//! * [`discovery`]: pods → target groups with `__meta_kubernetes_pod_*` labels;
+//! * [`metrics`]: the pod metrics and the watch-health self metrics.
+//!
+//! The API is spoken with reqwest (already the scrape client) and serde,
+//! not kube-rs/k8s-openapi: the collector needs one list and one watch of
+//! one resource, and those crates would add minutes to a 2-core build and
+//! megabytes to the binary for types bellwether does not read.
+//!
+//! Nothing here writes to the store: the scrape manager runs the pod
+//! metrics as a job through the scrape loop (staleness, `up`, targets API),
+//! and relabels and scrapes the discovered pods like file_sd targets.
+
+pub mod api;
+pub mod config;
+pub mod discovery;
+pub mod metrics;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use tokio::task::JoinHandle;
+
+use self::api::Pod;
+use self::config::{KubernetesSdConfig, Settings};
+use self::metrics::KubernetesMetrics;
+use self::watch::{SyncStatus, Watcher};
+use crate::collect::scrape::scrape_loop::LocalTarget;
+use crate::collect::scrape::target::TargetGroup;
+use crate::config::{Config, ScrapeConfig};
+
+/// The pods of this node by `<namespace>/<name>`, as last seen.
+pub type PodSnapshot = BTreeMap<String, Arc<Pod>>;
+
+/// The running collector: one watcher task, shared by the pod metrics and
+/// every `kubernetes_sd_configs`. Dropping it stops the watcher.
+pub struct Kubernetes {
+    pub settings: Settings,
+    pods: tokio::sync::watch::Receiver<Arc<PodSnapshot>>,
+    status: Arc<Mutex<SyncStatus>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Kubernetes {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Kubernetes {
+    /// Resolves `collectors.kubernetes` against the process environment:
+    /// `Ok(None)` when it is off.
+    pub fn settings(config: &Config) -> Result<Option<Settings>, String> {
+        config
+            .collectors
+            .kubernetes
+            .resolve(&|name| std::env::var(name).ok(), &|path| {
+                std::path::Path::new(path).exists()
+            })
+    }
+
+    /// Starts the watcher. Must be called inside the tokio runtime.
+    pub fn start(
+        settings: Settings,
+        metrics: KubernetesMetrics,
+        errors: Family<Vec<(String, String)>, Counter>,
+    ) -> Kubernetes {
+        let (publish, pods) = tokio::sync::watch::channel(Arc::new(PodSnapshot::new()));
+        let status = Arc::new(Mutex::new(SyncStatus::default()));
+        tracing::info!(api_server = %settings.api_server, node = %settings.node_name, "watching the pods of this node");
+        let watcher = Watcher {
+            settings: settings.clone(),
+            metrics,
+            errors,
+            publish,
+            status: status.clone(),
+        };
+        let task = tokio::spawn(watcher.run());
+        Kubernetes {
+            settings,
+            pods,
+            status,
+            task,
+        }
+    }
+
+    /// The job that stores the pod metrics: `collectors.kubernetes.job_name`
+    /// with one target, `instance` = the node name, on `interval`.
+    pub fn metrics_job(
+        &self,
+        config: &Config,
+    ) -> Result<(ScrapeConfig, Arc<dyn LocalTarget>), String> {
+        let section = &config.collectors.kubernetes;
+        let interval = section
+            .interval
+            .map(|d| d.0)
+            .filter(|d| !d.is_zero())
+            .unwrap_or(config.global.scrape_interval.0);
+        let timeout = config.global.scrape_timeout.0.min(interval);
+        let job = serde_json::json!({
+            "job_name": section.job_name,
+            "scrape_interval": crate::config::values::format_duration(interval),
+            "scrape_timeout": crate::config::values::format_duration(timeout),
+            "static_configs": [{"targets": ["localhost"], "labels": {"instance": self.settings.node_name}}],
+        });
+        let job: ScrapeConfig = serde_json::from_value(job)
+            .map_err(|e| format!("building the Kubernetes collector's job: {e}"))?;
+        let target = PodMetricsTarget {
+            url: format!(
+                "{}/api/v1/pods?fieldSelector=spec.nodeName={}",
+                self.settings.api_server, self.settings.node_name
+            ),
+            pods: self.pods.clone(),
+            status: self.status.clone(),
+        };
+        Ok((job, Arc::new(target)))
+    }
+
+    /// The current pods and a receiver that sees every later change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<PodSnapshot>> {
+        self.pods.clone()
+    }
+}
+
+/// The pod metrics as a target the scrape loop runs in-process.
+struct PodMetricsTarget {
+    url: String,
+    pods: tokio::sync::watch::Receiver<Arc<PodSnapshot>>,
+    status: Arc<Mutex<SyncStatus>>,
+}
+
+impl LocalTarget for PodMetricsTarget {
+    /// Fails (so `up` is 0) until the first list has succeeded: zero pods
+    /// would otherwise look like an empty node. After that the last known
+    /// state is served even while the watch reconnects
+    /// (`bellwether_kubernetes_last_sync_timestamp_seconds` says how old).
+    fn scrape(&self) -> Result<Vec<u8>, String> {
+        {
+            let status = self.status.lock();
+            if !status.synced {
+                return Err(match &status.last_error {
+                    Some(e) => format!("no pod list from the Kubernetes API yet: {e}"),
+                    None => "no pod list from the Kubernetes API yet".to_string(),
+                });
+            }
+        }
+        let pods = self.pods.borrow().clone();
+        Ok(metrics::render(&pods).into_bytes())
+    }
+
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+}
+
+/// Feeds one `kubernetes_sd_configs` entry: computes its target groups on
+/// every pod change and calls `on_change` when they differ from the last
+/// ones (a restart count going up does not touch the scrape loops). Ends
+/// with `shutdown` or when the watcher is gone.
+pub async fn run_discovery(
+    mut pods: tokio::sync::watch::Receiver<Arc<PodSnapshot>>,
+    sd: KubernetesSdConfig,
+    mut last: Vec<TargetGroup>,
+    on_change: Arc<dyn Fn(Vec<TargetGroup>) + Send + Sync>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            changed = pods.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let snapshot = pods.borrow_and_update().clone();
+                let groups = discovery::target_groups(&snapshot, &sd);
+                if groups != last {
+                    last.clone_from(&groups);
+                    on_change(groups);
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_metrics_fail_until_the_first_list() {
+        let (_publish, pods) = tokio::sync::watch::channel(Arc::new(PodSnapshot::new()));
+        let status = Arc::new(Mutex::new(SyncStatus {
+            synced: false,
+            last_error: Some("listing pods: HTTP 403 Forbidden".to_string()),
+        }));
+        let target = PodMetricsTarget {
+            url: String::new(),
+            pods,
+            status: status.clone(),
+        };
+        let error = target.scrape().unwrap_err();
+        assert!(error.contains("403"), "{error}");
+        status.lock().synced = true;
+        assert_eq!(target.scrape(), Ok(Vec::new()));
+    }
+}
