@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(exposition remote_write config api_params rule_file template notify_config silence_json alerts_body llm_usage cert_expiry host)
+[ ${#targets[@]} -gt 0 ] || targets=(exposition remote_write config api_params rule_file template notify_config silence_json alerts_body llm_usage cert_expiry host otlp kubernetes_watch)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz.sh: installing cargo-fuzz"
