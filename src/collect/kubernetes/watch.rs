@@ -100,9 +100,18 @@ impl Watcher {
             self.mark_synced();
             self.publish(&pods);
             loop {
+                let started = std::time::Instant::now();
                 let end = self.watch(&mut pods, &mut version, &mut backoff).await;
                 self.metrics.watch_restarts.inc();
                 match end {
+                    // A watch the server ends within a second (an empty 200,
+                    // a proxy closing at once) is reopened after the backoff,
+                    // as client-go's reflector does: never in a tight loop.
+                    WatchEnd::Closed if started.elapsed() < std::time::Duration::from_secs(1) => {
+                        tracing::debug!("kubernetes watch ended within a second; backing off");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(self.settings.backoff_max);
+                    }
                     WatchEnd::Closed => {}
                     WatchEnd::Expired => {
                         tracing::info!(resource_version = %version, "kubernetes watch expired (410 Gone); listing pods again");
