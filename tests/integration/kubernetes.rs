@@ -6,70 +6,16 @@
 //! API; an annotated pod (IP 127.0.0.1) is scraped from a /metrics served
 //! here and its samples carry relabelled `__meta_kubernetes_pod_*` labels.
 
+use crate::probes::{make_certificate, tls_server_config};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{metric_value, reference_program, wait_for, TestDaemon};
+use crate::util::{metric_value, wait_for, TestDaemon};
 
 const NODE: &str = "node-1";
-
-/// A self-signed certificate for 127.0.0.1, made by `openssl` at test time.
-fn make_certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let cert = dir.join("apiserver.crt");
-    let key = dir.join("apiserver.key");
-    let out = Command::new(reference_program("openssl"))
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .args(["-subj", "/CN=127.0.0.1", "-days", "2"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        // Trusted directly through ca_file; rustls refuses a CA certificate
-        // as the server's own.
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("running openssl");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
-fn tls_config(cert: &Path, key: &Path) -> Arc<rustls::ServerConfig> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .expect("cert")
-        .collect::<Result<_, _>>()
-        .expect("cert pem");
-    let key = PrivateKeyDer::from_pem_file(key).expect("key pem");
-    Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("server config"),
-    )
-}
 
 /// The fake API server's state, shared with the test.
 #[derive(Default)]
@@ -282,7 +228,7 @@ fn self_metric_labelled(daemon: &TestDaemon, name: &str) -> f64 {
 #[test]
 fn pods_of_the_node_are_listed_watched_and_scraped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = make_certificate(dir.path());
+    let (cert, key) = make_certificate(dir.path(), "apiserver", 2);
     let token = dir.path().join("token");
     std::fs::write(&token, "token-one\n").expect("token");
     let metrics_port = start_metrics_server();
@@ -297,7 +243,7 @@ fn pods_of_the_node_are_listed_watched_and_scraped() {
         ),
         ..ApiState::default()
     }));
-    let api_port = start_api_server(tls_config(&cert, &key), state.clone());
+    let api_port = start_api_server(tls_server_config(&cert, &key), state.clone());
     let config = format!(
         r#"
 global:

@@ -42,7 +42,7 @@ fn query_value(daemon: &TestDaemon, expr: &str) -> Option<f64> {
     result[0]["value"][1].as_str()?.parse().ok()
 }
 
-fn wait_value(daemon: &TestDaemon, expr: &str, want: f64) {
+pub(crate) fn wait_value(daemon: &TestDaemon, expr: &str, want: f64) {
     let ok = wait_for(Duration::from_secs(20), || {
         query_value(daemon, expr).is_some_and(|v| (v - want).abs() < 1e-9)
     });

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::llm_usage::wait_value;
 use crate::util::{metric_value, wait_for, TestDaemon};
 
 const CONFIG: &str = "\
@@ -69,36 +70,6 @@ with tracer.start_as_current_span("invoke_agent planner", attributes={"gen_ai.ag
 tracer_provider.shutdown()
 print("exported")
 "#;
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn query_value(daemon: &TestDaemon, expr: &str) -> Option<f64> {
-    let body = daemon.get_json(&format!("/api/v1/query?query={}", url_encode(expr)), 200);
-    let result = body["data"]["result"].as_array()?;
-    if result.len() != 1 {
-        return None;
-    }
-    result[0]["value"][1].as_str()?.parse().ok()
-}
-
-fn wait_value(daemon: &TestDaemon, expr: &str, want: f64) {
-    let ok = wait_for(Duration::from_secs(20), || {
-        query_value(daemon, expr).is_some_and(|v| (v - want).abs() < 1e-9)
-    });
-    assert!(
-        ok,
-        "{expr} never became {want} (last: {:?})\n{}",
-        query_value(daemon, expr),
-        daemon.log()
-    );
-}
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

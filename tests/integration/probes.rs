@@ -20,7 +20,7 @@ use crate::util::{free_port, metric_value, reference_program, wait_for, TestDaem
 
 /// A self-signed certificate for 127.0.0.1 valid for `days` days, made by
 /// `openssl`; returns (cert path, key path).
-fn make_certificate(dir: &Path, name: &str, days: u32) -> (PathBuf, PathBuf) {
+pub(crate) fn make_certificate(dir: &Path, name: &str, days: u32) -> (PathBuf, PathBuf) {
     let cert = dir.join(format!("{name}.crt"));
     let key = dir.join(format!("{name}.key"));
     let out = Command::new(reference_program("openssl"))
@@ -50,7 +50,7 @@ fn make_certificate(dir: &Path, name: &str, days: u32) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
-fn tls_server_config(cert: &Path, key: &Path) -> Arc<rustls::ServerConfig> {
+pub(crate) fn tls_server_config(cert: &Path, key: &Path) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
