@@ -34,6 +34,7 @@ use super::api::{parse_pod_list, parse_watch_event, Pod, Status, WatchEvent};
 use super::config::Settings;
 use super::metrics::KubernetesMetrics;
 use super::PodSnapshot;
+use crate::collect::scrape::scrape_loop::error_chain;
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Error bodies are read only this far.
@@ -449,15 +450,4 @@ async fn http_error(what: &str, response: reqwest::Response) -> String {
 
 fn describe_status(status: &Status) -> String {
     format!("code {} {}: {}", status.code, status.reason, status.message)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
 }

@@ -745,8 +745,9 @@ async fn fetch_local(
     }
 }
 
-/// The error and its sources, e.g. "error sending request: connection refused".
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// The error and its sources, e.g. "error sending request: connection refused"
+/// (reqwest's top error says little); used by every HTTP client of the daemon.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
