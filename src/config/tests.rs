@@ -937,6 +937,7 @@ fn docs_mention_every_key() {
         keys_of::<crate::notify::config::DeliverySettings>(),
         keys_of::<crate::notify::config::HistorySettings>(),
         keys_of::<crate::llm::config::LlmConfig>(),
+        keys_of::<crate::llm::budget::BudgetConfig>(),
         keys_of::<crate::collect::probe::config::ProbesSection>(),
         keys_of::<crate::collect::probe::config::ProbeJob>(),
         keys_of::<crate::collect::probe::config::HttpProbe>(),

@@ -49,6 +49,9 @@ pub struct LlmConfig {
     /// At most this many subjects per scope are exported (highest counts
     /// first). Default 100.
     pub rate_limit_max_subjects: usize,
+    /// Spending limits per scope and period (`budget.rs`, docs/llm.md
+    /// "Budgets"). Default none.
+    pub budgets: Vec<super::budget::BudgetConfig>,
     /// The checked pricing table, filled in by the loader.
     #[serde(skip)]
     pub pricing: Option<Arc<PriceTable>>,
@@ -68,6 +71,7 @@ impl Default for LlmConfig {
             rate_limit_user_floor: 50,
             rate_limit_org_floor: 500,
             rate_limit_max_subjects: 100,
+            budgets: Vec::new(),
             pricing: None,
         }
     }
@@ -106,6 +110,11 @@ pub(crate) fn check_section(
             findings.push(at(key, format!("{key} must be greater than 0")));
         }
     }
+    super::budget::check_budgets(
+        &section.budgets,
+        node.and_then(|n| n.get("budgets")),
+        findings,
+    );
     let table = match &section.pricing_file {
         None => PriceTable::default_table(),
         Some(file) => {

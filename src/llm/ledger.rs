@@ -336,6 +336,53 @@ impl Ledger {
         .map_err(|e| self.err(e))
     }
 
+    /// The earliest row's time.
+    pub fn earliest(&self) -> Result<Option<Timestamp>, String> {
+        self.reader
+            .lock()
+            .query_row("SELECT MIN(t) FROM llm_usage", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// The priced cost of the rows with `t >= since`, in micro-dollars,
+    /// summed per `bucket_ms` bucket (its start time) and, with `column`
+    /// (`org`, `team` or `user`), per value of that column among `subjects`
+    /// (for rebuilding the budgets). Unpriced rows add nothing.
+    pub fn spend_by(
+        &self,
+        column: Option<&'static str>,
+        subjects: &[&str],
+        since: Timestamp,
+        bucket_ms: i64,
+    ) -> Result<Vec<(Timestamp, Option<String>, i64)>, String> {
+        let bucket = "(t - (t % ?2 + ?2) % ?2)";
+        let sql = match column {
+            None => format!(
+                "SELECT {bucket} AS b, NULL, SUM(cost_micro) FROM llm_usage
+                 WHERE t >= ?1 AND cost_micro IS NOT NULL GROUP BY b"
+            ),
+            Some(c @ ("org" | "team" | "user")) => format!(
+                "SELECT {bucket} AS b, {c}, SUM(cost_micro) FROM llm_usage
+                 WHERE t >= ?1 AND cost_micro IS NOT NULL
+                   AND {c} IN (SELECT value FROM json_each(?3))
+                 GROUP BY b, {c}"
+            ),
+            Some(c) => return Err(format!("no budget column {c:?}")),
+        };
+        let names = serde_json::to_string(subjects).map_err(|e| e.to_string())?;
+        let conn = self.reader.lock();
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let bind: &[&dyn rusqlite::ToSql] = if column.is_some() {
+            &[&since, &bucket_ms, &names]
+        } else {
+            &[&since, &bucket_ms]
+        };
+        let rows = stmt
+            .query_map(bind, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// Subjects (`user` or `org`) with at least `floor` requests since `since`,
     /// the `limit` largest first.
     pub fn request_counts(

@@ -15,6 +15,7 @@
 //! ([`ledger::Ledger`]) and append their gauges beside the counters.
 
 pub mod api;
+pub mod budget;
 pub mod config;
 pub mod counters;
 pub mod ledger;

@@ -24,6 +24,7 @@ use prometheus_client::registry::Registry;
 use crate::model::{Labels, Timestamp};
 use crate::storage::Storage;
 
+use super::budget::{BudgetConfig, Budgets, Spend};
 use super::config::LlmConfig;
 use super::counters::{Bounds, Counters, UsageKey};
 use super::ledger::{GroupBy, Ledger, LedgerRow};
@@ -137,6 +138,7 @@ struct Settings {
     user_floor: u64,
     org_floor: u64,
     max_subjects: usize,
+    budgets: Vec<BudgetConfig>,
 }
 
 impl Settings {
@@ -149,6 +151,7 @@ impl Settings {
             user_floor: config.rate_limit_user_floor,
             org_floor: config.rate_limit_org_floor,
             max_subjects: config.rate_limit_max_subjects,
+            budgets: config.budgets.clone(),
         }
     }
 }
@@ -178,6 +181,11 @@ struct Inner {
     base_labels: Vec<(String, String)>,
     stop: Mutex<bool>,
     wake: Condvar,
+    /// The budgets and their spend; `None` until built from the ledger by
+    /// the writer (`budget.rs`).
+    budgets: Mutex<Option<Budgets>>,
+    /// Budget series appended last, to mark those of removed budgets stale.
+    budget_exported: Mutex<HashSet<Labels>>,
 }
 
 /// Why accepted usage could not be queued.
@@ -232,6 +240,8 @@ impl UsageService {
             ],
             stop: Mutex::new(false),
             wake: Condvar::new(),
+            budgets: Mutex::new(None),
+            budget_exported: Mutex::new(HashSet::new()),
         });
         let thread_inner = inner.clone();
         let writer = std::thread::Builder::new()
@@ -479,7 +489,14 @@ impl Inner {
             }
             if last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
                 last_retention = Some(Instant::now());
-                match self.ledger.delete_before(now - retention_ms) {
+                // Rows a budget's current period still needs are kept.
+                let needed = self
+                    .budgets
+                    .lock()
+                    .as_ref()
+                    .and_then(|b| b.oldest_needed(now));
+                let cutoff = needed.map_or(now - retention_ms, |n| n.min(now - retention_ms));
+                match self.ledger.delete_before(cutoff) {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(rows = n, "deleted LLM ledger rows past retention"),
                     Err(e) => tracing::warn!(error = %e, "deleting old LLM ledger rows failed"),
@@ -526,10 +543,12 @@ impl Inner {
             }
             self.metrics.ledger_rows_written.inc_by(rows.len() as u64);
         }
+        self.update_budgets(now, &rows);
         let Some(mut samples) = samples else {
             return true;
         };
         samples.extend(self.rate_limit_samples(now, rate_exported));
+        samples.extend(self.budget_samples(now));
         let mut appender = self.storage.appender();
         for (labels, value) in samples {
             appender.add(labels, now, value);
@@ -538,6 +557,52 @@ impl Inner {
             tracing::error!(error = %e, "appending the LLM usage series to the store failed");
         }
         true
+    }
+
+    /// Adds the rows just saved to the budgets, or (re)builds the budgets from
+    /// the ledger when they are not built yet or a reload changed them (the
+    /// ledger then already holds `rows`).
+    fn update_budgets(&self, now: Timestamp, rows: &[LedgerRow]) {
+        let configs = self.settings.read().budgets.clone();
+        let mut guard = self.budgets.lock();
+        match guard.as_mut() {
+            Some(budgets) if budgets.configs() == configs.as_slice() => {
+                for r in rows {
+                    budgets.add(Spend {
+                        t: r.t,
+                        org: r.org.as_deref(),
+                        team: r.team.as_deref(),
+                        user: r.user.as_deref(),
+                        micro_usd: r.cost_micro_usd.unwrap_or(0),
+                    });
+                }
+                budgets.prune(now);
+            }
+            _ => match Budgets::from_ledger(&configs, &self.ledger, now) {
+                Ok(budgets) => *guard = Some(budgets),
+                // Not built: tried again at the next step.
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the LLM ledger for the budgets failed")
+                }
+            },
+        }
+    }
+
+    /// The budget gauges (`budget.rs`), and staleness markers for the series
+    /// of budgets removed since the last append.
+    fn budget_samples(&self, now: Timestamp) -> Vec<(Labels, f64)> {
+        let values = match self.budgets.lock().as_ref() {
+            Some(b) => b.evaluate(now),
+            None => return Vec::new(),
+        };
+        let mut samples = super::budget::samples(&values, &self.base_labels);
+        let current: HashSet<Labels> = samples.iter().map(|(l, _)| l.clone()).collect();
+        let mut exported = self.budget_exported.lock();
+        for gone in exported.difference(&current) {
+            samples.push((gone.clone(), crate::model::stale_nan()));
+        }
+        *exported = current;
+        samples
     }
 
     /// `llm_rate_limit_requests{scope, subject, window="1h"}` for the subjects

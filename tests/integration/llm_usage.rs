@@ -353,3 +353,79 @@ fn pricing_file_reloads_with_the_config() {
     assert_eq!(post(record).0, 200);
     wait_value(&daemon, "llm_cost_usd_total{model=\"new-model\"}", 1.0);
 }
+
+/// Budgets on the real binary: spent, limit and forecast read back through
+/// the query API, `LLMBudgetExceeded` firing, spent kept across a restart
+/// (rebuilt from the ledger), and a budget removed by a reload going stale.
+#[test]
+fn budgets_are_exported_alert_and_survive_a_restart() {
+    let budgets = concat!(
+        "  budgets:\n",
+        "    - {name: all, limit_usd: \"100\"}\n",
+        "    - {name: acme-day, scope: org, match: acme, period: day, limit_usd: \"0.03\"}\n",
+        "    - {name: bob, scope: user, match: bob, period: month, limit_usd: \"1\"}\n",
+    );
+    let mut daemon = TestDaemon::start_with_files(
+        &format!("{CONFIG}{budgets}"),
+        &[("business.yml", include_str!("../../rules/business.yml"))],
+    );
+    // Two gpt-4o requests for acme/alice ($0.02 each), one unpriced for acme,
+    // one for another org.
+    let usage = r#"[
+      {"provider":"openai","model":"gpt-4o","input_tokens":10000,"cache_read_tokens":8000,"output_tokens":500,"user":"alice","org":"acme"},
+      {"provider":"openai","model":"gpt-4o","input_tokens":10000,"cache_read_tokens":8000,"output_tokens":500,"user":"alice","org":"acme"},
+      {"provider":"openai","model":"gpt-9-preview","input_tokens":100,"output_tokens":10,"user":"alice","org":"acme"},
+      {"provider":"openai","model":"gpt-4o","input_tokens":1000000,"output_tokens":0,"user":"carol","org":"globex"}
+    ]"#;
+    let (status, answer) = post_json(&daemon, "/api/v1/usage", usage);
+    assert_eq!(status, 200, "{answer}");
+    let acme = "{budget=\"acme-day\",scope=\"org\",period=\"day\",job=\"bellwether\"}";
+    wait_value(&daemon, &format!("llm_budget_spent_usd{acme}"), 0.04);
+    wait_value(&daemon, &format!("llm_budget_usd{acme}"), 0.03);
+    wait_value(
+        &daemon,
+        "llm_budget_spent_usd{budget=\"all\",scope=\"global\",period=\"month\"}",
+        2.54,
+    );
+    wait_value(&daemon, "llm_budget_spent_usd{budget=\"bob\"}", 0.0);
+    // No history: the anomaly score is 0; the forecast is at least what is spent.
+    wait_value(&daemon, "llm_spend_anomaly_score{budget=\"acme-day\"}", 0.0);
+    let forecast =
+        query_value(&daemon, &format!("llm_budget_forecast_usd{acme}")).expect("forecast");
+    assert!(forecast >= 0.04, "forecast {forecast}");
+    wait_value(&daemon, "count(ALERTS{alertname=\"LLMBudgetExceeded\", budget=\"acme-day\", alertstate=\"firing\"})", 1.0);
+    assert_eq!(
+        query_value(
+            &daemon,
+            "count(ALERTS{alertname=\"LLMBudgetExceeded\", budget=\"all\"})"
+        ),
+        None
+    );
+
+    // A restart rebuilds the spend from the ledger.
+    daemon.stop();
+    daemon.spawn();
+    wait_value(&daemon, &format!("llm_budget_spent_usd{acme}"), 0.04);
+    let (status, answer) = post_json(
+        &daemon,
+        "/api/v1/usage",
+        r#"[{"provider":"openai","model":"gpt-4o","input_tokens":10000,"cache_read_tokens":8000,"output_tokens":500,"user":"bob","org":"acme"}]"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    wait_value(&daemon, &format!("llm_budget_spent_usd{acme}"), 0.06);
+    wait_value(&daemon, "llm_budget_spent_usd{budget=\"bob\"}", 0.02);
+
+    // A reload without the "bob" budget: its series go stale, the others stay.
+    std::fs::write(
+        daemon.config_path(),
+        format!("{CONFIG}  budgets:\n    - {{name: all, limit_usd: \"100\"}}\n"),
+    )
+    .expect("writing");
+    let (status, body) = daemon.post("/-/reload", "text/plain", Vec::new(), &[AUTH]);
+    assert_eq!(status, 200, "{body}");
+    let gone = wait_for(Duration::from_secs(20), || {
+        query_value(&daemon, "llm_budget_usd{budget=\"bob\"}").is_none()
+    });
+    assert!(gone, "the removed budget's series did not go stale");
+    wait_value(&daemon, "llm_budget_spent_usd{budget=\"all\"}", 2.56);
+}
