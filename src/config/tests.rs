@@ -1014,3 +1014,30 @@ fn notify_history_retention_merges_over_the_tiers_and_refuses_zero() {
         ]
     );
 }
+
+/// The ConfigMap of packaging/kubernetes/daemonset.yaml loads: the manifest
+/// is documentation users apply as-is.
+#[test]
+fn the_daemonset_manifest_config_loads() {
+    let manifest = include_str!("../../packaging/kubernetes/daemonset.yaml");
+    let start = manifest
+        .find("bellwether.yml: |\n")
+        .expect("the ConfigMap's bellwether.yml")
+        + "bellwether.yml: |\n".len();
+    let block: String = manifest[start..]
+        .lines()
+        .take_while(|line| line.is_empty() || line.starts_with("    "))
+        .map(|line| format!("{}\n", line.get(4..).unwrap_or("")))
+        .collect();
+    assert!(block.contains("kubernetes:"), "{block}");
+    let env = |name: &str| (name == "NODE_NAME").then(|| "node-1".to_string());
+    let config = match load(&block, "daemonset.yaml", None, &env) {
+        Ok(config) => config,
+        Err(e) => panic!("the manifest's config does not load:\n{e}\n{block}"),
+    };
+    assert_eq!(config.collectors.kubernetes.pods_job, "kubernetes-pods");
+    assert_eq!(
+        config.global.external_labels.get("node").map(String::as_str),
+        Some("node-1")
+    );
+}

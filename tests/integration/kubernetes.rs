@@ -485,3 +485,77 @@ scrape_configs:
     ) == Some(1.0)));
     assert!(daemon.log().contains("410"), "{}", daemon.log());
 }
+
+/// With no scrape job of its own, the built-in `kubernetes-pods` job
+/// (`collectors.kubernetes.pods_job`) scrapes the pod annotated
+/// `prometheus.io/scrape: "true"` on its `prometheus.io/port` and `path`.
+#[test]
+fn annotated_pods_are_scraped_by_the_built_in_job() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = make_certificate(dir.path(), "apiserver", 2);
+    let token = dir.path().join("token");
+    std::fs::write(&token, "token\n").expect("token");
+    let metrics_port = start_metrics_server();
+    let state = Arc::new(Mutex::new(ApiState {
+        list: pod_list(
+            10,
+            vec![
+                pod("web-7d4b9", "shop", 9, "Running", 0, Some(metrics_port)),
+                pod("worker-6c9f", "shop", 8, "Running", 1, None),
+            ],
+        ),
+        ..ApiState::default()
+    }));
+    let api_port = start_api_server(tls_server_config(&cert, &key), state);
+    let config = format!(
+        r#"
+global:
+  scrape_interval: 1s
+collectors:
+  kubernetes:
+    enabled: true
+    api_server: https://127.0.0.1:{api_port}
+    token_file: {token}
+    ca_file: {cert}
+    node_name: {NODE}
+    interval: 1s
+"#,
+        token = token.display(),
+        cert = cert.display(),
+    );
+    let daemon = TestDaemon::start(&config);
+    assert!(
+        wait_for(Duration::from_secs(20), || !query(
+            &daemon,
+            r#"app_requests_total{job="kubernetes-pods"}"#
+        )
+        .is_empty()),
+        "annotated pod never scraped by the built-in job: {}\n{}",
+        daemon.get("/api/v1/targets").1,
+        daemon.log()
+    );
+    let (labels, v) = query(&daemon, r#"app_requests_total{job="kubernetes-pods"}"#).remove(0);
+    assert_eq!(v, 42.0);
+    assert_eq!(labels["namespace"], "shop");
+    assert_eq!(labels["pod"], "web-7d4b9");
+    assert_eq!(labels["app_kubernetes_io_name"], "web");
+    assert_eq!(labels["instance"], format!("127.0.0.1:{metrics_port}"));
+    // The unannotated pod is dropped, and shows as such.
+    let targets = daemon.get_json("/api/v1/targets", 200);
+    let dropped = targets["data"]["droppedTargets"]
+        .as_array()
+        .expect("dropped")
+        .iter()
+        .filter(|t| t["discoveredLabels"]["__meta_kubernetes_pod_name"] == "worker-6c9f")
+        .count();
+    assert_eq!(dropped, 1, "{targets}");
+    // Container metrics carry the pod's uid, as kube-state-metrics v2.
+    assert!(
+        wait_for(Duration::from_secs(10), || value(
+            &daemon,
+            r#"kube_pod_container_status_restarts_total{pod="worker-6c9f",uid="uid-worker-6c9f",container="app"}"#
+        ) == Some(1.0)),
+        "{:?}",
+        query(&daemon, "kube_pod_container_status_restarts_total")
+    );
+}

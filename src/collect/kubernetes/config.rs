@@ -75,6 +75,10 @@ pub struct KubernetesConfig {
     /// The `job` label of the pod metrics. Default `kubernetes`; must not be
     /// the `job_name` of a scrape job.
     pub job_name: String,
+    /// The built-in scrape job for pods annotated `prometheus.io/scrape:
+    /// "true"` (Prometheus's example relabeling). Default `kubernetes-pods`;
+    /// empty turns it off; a scrape job of the same name replaces it.
+    pub pods_job: String,
     /// How often the pod metrics are stored. Default `global.scrape_interval`.
     pub interval: Option<PromDuration>,
     /// Timeout of connecting and of a list request. Default 30s.
@@ -100,6 +104,7 @@ impl Default for KubernetesConfig {
             ca_file: format!("{IN_CLUSTER_DIR}/ca.crt"),
             node_name: None,
             job_name: "kubernetes".to_string(),
+            pods_job: "kubernetes-pods".to_string(),
             interval: None,
             request_timeout: PromDuration::from_secs(30),
             watch_timeout: PromDuration::from_secs(300),

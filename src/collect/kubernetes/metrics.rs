@@ -116,28 +116,40 @@ pub fn render(pods: &PodSnapshot) -> String {
             );
         }
         *counts.entry((meta.namespace.as_str(), phase)).or_default() += 1;
-        for status in &pod.status.container_statuses {
-            let container = || {
-                vec![
-                    ("namespace", meta.namespace.clone()),
-                    ("pod", meta.name.clone()),
-                    ("container", status.name.clone()),
-                ]
-            };
-            out.add(
-                "kube_pod_container_status_restarts_total",
-                "The number of container restarts per container (kube-state-metrics' name).",
-                Kind::Counter,
-                container(),
-                status.restart_count as f64,
-            );
-            out.add(
-                "kube_pod_container_status_ready",
-                "Describes whether the containers readiness check succeeded (kube-state-metrics' name).",
-                Kind::Gauge,
-                container(),
-                if status.ready { 1.0 } else { 0.0 },
-            );
+        let statuses = [
+            (&pod.status.container_statuses, "kube_pod_container"),
+            (&pod.status.init_container_statuses, "kube_pod_init_container"),
+        ];
+        for (list, prefix) in statuses {
+            for status in list {
+                let container = || {
+                    let mut labels = pod_labels();
+                    labels.push(("container", status.name.clone()));
+                    labels
+                };
+                out.add(
+                    &format!("{prefix}_status_restarts_total"),
+                    if prefix == "kube_pod_container" {
+                        "The number of container restarts per container (kube-state-metrics' name)."
+                    } else {
+                        "The number of restarts for the init container (kube-state-metrics' name)."
+                    },
+                    Kind::Counter,
+                    container(),
+                    status.restart_count as f64,
+                );
+                out.add(
+                    &format!("{prefix}_status_ready"),
+                    if prefix == "kube_pod_container" {
+                        "Describes whether the containers readiness check succeeded (kube-state-metrics' name)."
+                    } else {
+                        "Describes whether the init containers readiness check succeeded (kube-state-metrics' name)."
+                    },
+                    Kind::Gauge,
+                    container(),
+                    if status.ready { 1.0 } else { 0.0 },
+                );
+            }
         }
     }
     for ((namespace, phase), count) in counts {
@@ -168,7 +180,7 @@ mod tests {
     fn renders_counts_phases_and_restarts() {
         let list = parse_pod_list(
             br#"{"items":[
-              {"metadata":{"name":"a","namespace":"shop","uid":"1"},"status":{"phase":"Running","containerStatuses":[{"name":"web","restartCount":4,"ready":true}]}},
+              {"metadata":{"name":"a","namespace":"shop","uid":"1"},"status":{"phase":"Running","containerStatuses":[{"name":"web","restartCount":4,"ready":true}],"initContainerStatuses":[{"name":"migrate","restartCount":1,"ready":false}]}},
               {"metadata":{"name":"b","namespace":"shop","uid":"2"},"status":{"phase":"Running"}},
               {"metadata":{"name":"c","namespace":"ops","uid":"3"},"status":{}}]}"#,
         )
@@ -182,8 +194,11 @@ mod tests {
         for line in [
             "bellwether_kubernetes_pods{namespace=\"shop\",phase=\"Running\"} 2",
             "bellwether_kubernetes_pods{namespace=\"ops\",phase=\"Unknown\"} 1",
-            "kube_pod_container_status_restarts_total{container=\"web\",namespace=\"shop\",pod=\"a\"} 4",
-            "kube_pod_container_status_ready{container=\"web\",namespace=\"shop\",pod=\"a\"} 1",
+            "kube_pod_container_status_restarts_total{container=\"web\",namespace=\"shop\",pod=\"a\",uid=\"1\"} 4",
+            "kube_pod_container_status_ready{container=\"web\",namespace=\"shop\",pod=\"a\",uid=\"1\"} 1",
+            "kube_pod_init_container_status_restarts_total{container=\"migrate\",namespace=\"shop\",pod=\"a\",uid=\"1\"} 1",
+            "kube_pod_init_container_status_ready{container=\"migrate\",namespace=\"shop\",pod=\"a\",uid=\"1\"} 0",
+            "# TYPE kube_pod_init_container_status_restarts_total counter",
             "kube_pod_status_phase{namespace=\"shop\",phase=\"Running\",pod=\"b\",uid=\"2\"} 1",
             "kube_pod_status_phase{namespace=\"shop\",phase=\"Failed\",pod=\"b\",uid=\"2\"} 0",
             "# TYPE kube_pod_container_status_restarts_total counter",
@@ -193,6 +208,7 @@ mod tests {
         // The text parses with the scrape parser.
         use crate::collect::scrape::parse::{parse_all, Format};
         let parsed = parse_all(text.as_bytes(), Format::Text).expect("parses");
-        assert_eq!(parsed.len(), 3 + 15 + 2 + 2);
+        // 3 pod infos, 15 phases, 2 + 2 container series, 2 counts.
+        assert_eq!(parsed.len(), 3 + 15 + 2 + 2 + 2);
     }
 }

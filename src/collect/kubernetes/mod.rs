@@ -130,10 +130,57 @@ impl Kubernetes {
         Ok((job, Arc::new(target)))
     }
 
+    /// The built-in job scraping the pods annotated `prometheus.io/scrape:
+    /// "true"` (`collectors.kubernetes.pods_job`), or `None` when it is off
+    /// or a scrape job of that name replaces it.
+    pub fn pods_job(&self, config: &Config) -> Option<Result<ScrapeConfig, String>> {
+        let name = &config.collectors.kubernetes.pods_job;
+        if name.is_empty() || config.scrape_configs.iter().any(|j| &j.job_name == name) {
+            return None;
+        }
+        Some(annotated_pods_job(
+            name,
+            config.global.scrape_interval.0,
+            config.global.scrape_timeout.0,
+        ))
+    }
+
     /// The current pods and a receiver that sees every later change.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<PodSnapshot>> {
         self.pods.clone()
     }
+}
+
+/// A `kubernetes_sd_configs` job with the relabeling of Prometheus's example
+/// configuration for the `prometheus.io/*` pod annotations: keep pods with
+/// `scrape: "true"`, take `scheme`, `path` and `port` from the annotations,
+/// copy the pod's labels, and add `namespace` and `pod`.
+pub fn annotated_pods_job(
+    name: &str,
+    interval: std::time::Duration,
+    timeout: std::time::Duration,
+) -> Result<ScrapeConfig, String> {
+    let job = serde_json::json!({
+        "job_name": name,
+        "scrape_interval": crate::config::values::format_duration(interval),
+        "scrape_timeout": crate::config::values::format_duration(timeout.min(interval)),
+        "kubernetes_sd_configs": [{"role": "pod"}],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+             "action": "keep", "regex": "true"},
+            {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scheme"],
+             "regex": "(https?)", "target_label": "__scheme__"},
+            {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
+             "regex": "(.+)", "target_label": "__metrics_path__"},
+            {"source_labels": ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"],
+             "regex": "([^:]+)(?::\\d+)?;(\\d+)", "replacement": "$1:$2",
+             "target_label": "__address__"},
+            {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        ],
+    });
+    serde_json::from_value(job).map_err(|e| format!("building the annotated-pods job: {e}"))
 }
 
 /// The pod metrics as a target the scrape loop runs in-process.
@@ -216,5 +263,53 @@ mod tests {
         assert!(error.contains("403"), "{error}");
         status.lock().synced = true;
         assert_eq!(target.scrape(), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn the_built_in_job_follows_the_prometheus_io_annotations() {
+        use crate::collect::scrape::target::{discovered_labels, populate, JobSettings};
+        let list = api::parse_pod_list(
+            br#"{"items":[
+              {"metadata":{"name":"web-1","namespace":"shop","uid":"u1","labels":{"app":"web"},
+                "annotations":{"prometheus.io/scrape":"true","prometheus.io/port":"9102","prometheus.io/path":"/stats","prometheus.io/scheme":"https"}},
+               "spec":{"nodeName":"n","containers":[{"name":"web","ports":[{"containerPort":8080},{"containerPort":9102}]}]},
+               "status":{"phase":"Running","podIP":"10.1.0.7"}},
+              {"metadata":{"name":"db-1","namespace":"shop","uid":"u2"},
+               "spec":{"nodeName":"n","containers":[{"name":"db","ports":[{"containerPort":5432}]}]},
+               "status":{"phase":"Running","podIP":"10.1.0.8"}}]}"#,
+        )
+        .expect("list");
+        let pods: PodSnapshot = list
+            .items
+            .into_iter()
+            .map(|p| (p.key(), Arc::new(p)))
+            .collect();
+        let job = annotated_pods_job(
+            "kubernetes-pods",
+            std::time::Duration::from_secs(15),
+            std::time::Duration::from_secs(10),
+        )
+        .expect("job");
+        let settings = JobSettings::new(&crate::config::GlobalConfig::default(), &job);
+        let sd = &job.kubernetes_sd_configs[0];
+        let mut urls = Vec::new();
+        for group in discovery::target_groups(&pods, sd) {
+            for address in &group.targets {
+                let discovered = discovered_labels(&group, address);
+                if let Some(target) = populate(&discovered, &settings).expect("valid") {
+                    assert_eq!(target.labels.get("namespace"), Some("shop"));
+                    assert_eq!(target.labels.get("pod"), Some("web-1"));
+                    assert_eq!(target.labels.get("app"), Some("web"));
+                    assert_eq!(target.labels.get("job"), Some("kubernetes-pods"));
+                    urls.push(target.url);
+                }
+            }
+        }
+        // Both container ports are rewritten to the annotated port; the
+        // unannotated pod is not a target.
+        assert_eq!(
+            urls,
+            ["https://10.1.0.7:9102/stats", "https://10.1.0.7:9102/stats"]
+        );
     }
 }

@@ -198,9 +198,15 @@ impl ScrapeManager {
                 .inspect_err(|error| tracing::error!(error = %error, "the Kubernetes pod metrics cannot start"))
                 .ok()
         });
+        let pods_job = state.kubernetes.as_ref().and_then(|(k, _)| {
+            k.pods_job(config)?
+                .inspect_err(|error| tracing::error!(error = %error, "the annotated-pods job cannot start"))
+                .ok()
+        });
         let jobs = config
             .scrape_configs
             .iter()
+            .chain(pods_job.as_ref())
             .map(|j| (j, None))
             .chain(
                 host_job
