@@ -5,11 +5,19 @@
 //!
 //!     cargo run --release --example bench_llm_usage [RECORDS_PER_BODY] [BODIES]
 //!
+//! With `--http URL PID [CLIENTS]` it POSTs the same bodies to a running
+//! daemon's `/api/v1/usage` instead (scripts/bench-ingest-http.sh) and
+//! prints records per CPU-second of the daemon (pid PID), HTTP layer and
+//! ledger writer included.
+//!
 //! Defaults: bodies of 1,000 records, 200 bodies (200,000 records). The
 //! records mix 8 models of 4 providers (one unpriced), 50 orgs, 5,000 users,
 //! cached and reasoning tokens, durations and sessions.
 
 use std::time::Instant;
+
+#[path = "common/post_bodies.rs"]
+mod post_bodies;
 
 use bellwether::llm::config::LlmConfig;
 use bellwether::llm::record::parse_usage;
@@ -73,12 +81,23 @@ fn thread_cpu() -> std::time::Duration {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args = post_bodies::numbers();
     let per_body = args.first().copied().unwrap_or(1_000);
     let bodies = args.get(1).copied().unwrap_or(200);
+    if let Some((url, pid, clients)) = post_bodies::http_args() {
+        let payloads: Vec<Vec<u8>> = (0..bodies).map(|i| body(per_body, i)).collect();
+        let run = post_bodies::post_all(&url, pid, "application/json", &payloads, clients);
+        let total = per_body * bodies;
+        println!(
+            "HTTP {url}: {total} records ({bodies} bodies of {per_body}, {clients} clients), {} failed: {:.2} s wall, daemon {:.2} CPU-s, {:.0} records per daemon CPU-second, {:.0} records/s wall",
+            run.failures,
+            run.wall.as_secs_f64(),
+            run.server_cpu.as_secs_f64(),
+            total as f64 / run.server_cpu.as_secs_f64().max(0.01),
+            total as f64 / run.wall.as_secs_f64()
+        );
+        return Ok(());
+    }
     let dir = tempfile::tempdir()?;
     let storage = Storage::open(StorageOptions::new(dir.path().join("store")))?;
     let mut config = LlmConfig::default();

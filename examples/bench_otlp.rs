@@ -5,6 +5,10 @@
 //! is shared, so wall time would mislead).
 //!
 //! `cargo run --release --example bench_otlp -- [points_per_request] [requests]`
+//!
+//! With `--http URL PID [CLIENTS]` it POSTs the same requests to a running
+//! daemon's `/v1/metrics` instead (scripts/bench-ingest-http.sh) and prints
+//! points per CPU-second of the daemon (pid PID), HTTP layer included.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -13,6 +17,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
+
+#[path = "common/post_bodies.rs"]
+mod post_bodies;
 
 use bellwether::otlp::metrics::translate;
 use bellwether::storage::{Storage, StorageOptions};
@@ -81,12 +88,28 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args = post_bodies::numbers();
     let points = args.first().copied().unwrap_or(10_000);
     let requests = args.get(1).copied().unwrap_or(100);
+    if let Some((url, pid, clients)) = post_bodies::http_args() {
+        // Distinct series per client thread would change nothing here: the
+        // bodies are sent in order, 15 s of sample time apart.
+        let start_ms = bellwether::model::now_millis() as u64 - 3_600_000;
+        let bodies: Vec<Vec<u8>> = (0..requests)
+            .map(|r| request(points, start_ms + r as u64 * 15_000, r as f64))
+            .collect();
+        let run = post_bodies::post_all(&url, pid, "application/x-protobuf", &bodies, clients);
+        let total = points * requests;
+        println!(
+            "HTTP {url}: {total} data points ({requests} requests of {points}, {clients} clients), {} failed: {:.2} s wall, daemon {:.2} CPU-s, {:.0} points per daemon CPU-second, {:.0} points/s wall",
+            run.failures,
+            run.wall.as_secs_f64(),
+            run.server_cpu.as_secs_f64(),
+            total as f64 / run.server_cpu.as_secs_f64().max(0.01),
+            total as f64 / run.wall.as_secs_f64()
+        );
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let storage = Storage::open(StorageOptions::new(dir.path())).expect("open store");
     let start_ms = bellwether::model::now_millis() as u64 - 3_600_000;

@@ -1037,7 +1037,11 @@ fn the_daemonset_manifest_config_loads() {
     };
     assert_eq!(config.collectors.kubernetes.pods_job, "kubernetes-pods");
     assert_eq!(
-        config.global.external_labels.get("node").map(String::as_str),
+        config
+            .global
+            .external_labels
+            .get("node")
+            .map(String::as_str),
         Some("node-1")
     );
 }

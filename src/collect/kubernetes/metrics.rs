@@ -118,7 +118,10 @@ pub fn render(pods: &PodSnapshot) -> String {
         *counts.entry((meta.namespace.as_str(), phase)).or_default() += 1;
         let statuses = [
             (&pod.status.container_statuses, "kube_pod_container"),
-            (&pod.status.init_container_statuses, "kube_pod_init_container"),
+            (
+                &pod.status.init_container_statuses,
+                "kube_pod_init_container",
+            ),
         ];
         for (list, prefix) in statuses {
             for status in list {

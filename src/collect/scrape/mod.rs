@@ -200,7 +200,9 @@ impl ScrapeManager {
         });
         let pods_job = state.kubernetes.as_ref().and_then(|(k, _)| {
             k.pods_job(config)?
-                .inspect_err(|error| tracing::error!(error = %error, "the annotated-pods job cannot start"))
+                .inspect_err(
+                    |error| tracing::error!(error = %error, "the annotated-pods job cannot start"),
+                )
                 .ok()
         });
         let jobs = config
