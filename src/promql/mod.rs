@@ -15,6 +15,7 @@
 //! HTTP concerns (parameters, JSON) live in `api/query.rs`.
 
 mod aggregate;
+mod errors;
 mod eval;
 mod functions;
 mod gomath;
@@ -130,22 +131,19 @@ pub fn parse_unchecked(text: &str) -> Result<Expr, String> {
 }
 
 /// The crate's messages carry no position; Prometheus's start with one.
-fn parse_error_text(_query: &str, message: &str) -> String {
-    if message.contains("parse error") {
-        message.to_string()
-    } else {
-        format!("1:1: parse error: {message}")
+fn parse_error_text(query: &str, message: &str) -> String {
+    // The crate's grammar error names nothing; when the query would parse
+    // with one more operand, the input ended early, which Prometheus
+    // reports at the end.
+    if message == "invalid promql query" && parse_unchecked(&format!("{query} 0")).is_ok() {
+        return errors::parse_error_text(query, "unexpected end of input");
     }
+    errors::parse_error_text(query, message)
 }
 
 /// Refuses what the crate parses but Prometheus 2.42 does not.
 fn check_prometheus_2_42(expr: &Expr, query: &str) -> Result<(), String> {
-    let position = |needle: &str| -> String {
-        let at = query.find(needle).unwrap_or(0);
-        let line = query[..at].matches('\n').count() + 1;
-        let col = at - query[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
-        format!("{line}:{col}")
-    };
+    let position = |needle: &str| errors::position(query, query.find(needle).unwrap_or(0));
     match expr {
         Expr::Call(c) => {
             if !PROMETHEUS_2_42_FUNCTIONS.contains(&c.func.name) {
