@@ -387,6 +387,7 @@ impl Router {
         let active = self.active();
         let now = Instant::now();
         let mut groups = self.groups.lock();
+        let mut round = Vec::new();
         for group in groups.values_mut() {
             if group.next > now {
                 continue;
@@ -394,13 +395,26 @@ impl Router {
             let route = active.node(group.route);
             group.next = now + route.opts.group_interval;
             group.has_flushed = true;
-            self.flush(group, route, &active);
+            round.extend(self.flush(group, route, &active));
+        }
+        drop(groups);
+        if !round.is_empty() {
+            // Groups due together are recorded together: one outbox
+            // transaction for a burst of flushes, not one each.
+            self.delivery.notify_all(round);
         }
     }
 
-    fn flush(&self, group: &mut AggrGroup, route: &RouteNode, active: &Active) {
+    /// One group's flush: the notification to hand to the delivery, if
+    /// anything passed the muting stages.
+    fn flush(
+        &self,
+        group: &mut AggrGroup,
+        route: &RouteNode,
+        active: &Active,
+    ) -> Option<Notification> {
         if group.alerts.is_empty() {
-            return;
+            return None;
         }
         let now = self.now_ms();
         let mut alerts: Vec<Alert> = group
@@ -434,9 +448,9 @@ impl Router {
             self.marker.set_silenced(a.fingerprint(), by);
             !silenced
         });
-        if !passed.is_empty() {
+        let notification = (!passed.is_empty()).then(|| {
             self.metrics.notifications.inc();
-            self.delivery.notify(Notification {
+            Notification {
                 receiver: route.opts.receiver.clone(),
                 group_key: group.key.clone(),
                 group_labels: group.labels.clone(),
@@ -444,8 +458,8 @@ impl Router {
                 now,
                 repeat_interval: route.opts.repeat_interval,
                 group_interval: route.opts.group_interval,
-            });
-        }
+            }
+        });
         // Handing over always succeeds (the delivery keeps it), so resolved
         // alerts that were not updated since leave the group.
         for a in &alerts {
@@ -461,6 +475,7 @@ impl Router {
                 group.alerts.remove(&fp);
             }
         }
+        notification
     }
 
     /// Non-resolved alerts of the store by their marker state.
