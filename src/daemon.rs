@@ -64,12 +64,21 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    // The OTLP-only listener, bound as early and for the same reason.
+    let otlp_listener = match &config.web.otlp_listen_address {
+        Some(address) => Some(bind_otlp(address).await?),
+        None => None,
+    };
     tracing::info!(address = %addr, data_dir = %options.data_dir.display(), "bellwether starting");
 
     // Until the store has recovered, a minimal router answers: healthy, not ready.
     let current: Arc<RwLock<Option<axum::Router>>> = Arc::new(RwLock::new(None));
     let shutdown = Arc::new(tokio::sync::Notify::new());
     let server = tokio::spawn(serve(listener, current.clone(), shutdown.clone()));
+    let otlp_current: Arc<RwLock<Option<axum::Router>>> = Arc::new(RwLock::new(None));
+    let otlp_shutdown = Arc::new(tokio::sync::Notify::new());
+    let otlp_server = otlp_listener
+        .map(|listener| tokio::spawn(serve(listener, otlp_current.clone(), otlp_shutdown.clone())));
 
     let storage_options = storage_options(&config, &options.data_dir);
     let storage = tokio::task::spawn_blocking(move || Storage::open(storage_options))
@@ -208,6 +217,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         llm: Some(llm.clone()),
         host_metrics: scrape.host_exposer(),
     };
+    *otlp_current.write() = Some(crate::otlp::router(state.clone()));
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);
     tracing::info!("bellwether is ready");
@@ -267,7 +277,11 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         tracing::warn!("notification delivery did not finish within 5s; pending notifications resume at the next start");
     }
     shutdown.notify_one();
+    otlp_shutdown.notify_one();
     let _ = server.await;
+    if let Some(otlp_server) = otlp_server {
+        let _ = otlp_server.await;
+    }
     // After the server: no usage arrives any more; the queue is written.
     tokio::task::spawn_blocking(move || llm.shutdown())
         .await
@@ -430,6 +444,20 @@ fn write_token(config: &Config) -> anyhow::Result<Option<Arc<str>>> {
         return Ok(Some(Arc::from(token.trim())));
     }
     Ok(None)
+}
+
+/// Binds `web.otlp_listen_address` (`:port` means every interface); a
+/// failure names the key.
+async fn bind_otlp(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let host_port = match address.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => address.to_string(),
+    };
+    let listener = tokio::net::TcpListener::bind(host_port.as_str())
+        .await
+        .with_context(|| format!("cannot listen on {address} (web.otlp_listen_address)"))?;
+    tracing::info!(address = %address, "OTLP/HTTP listener bound");
+    Ok(listener)
 }
 
 /// Serves HTTP: the current router once it exists, a "recovering" answer before.
