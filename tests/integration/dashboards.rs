@@ -8,7 +8,8 @@
 //! covered without touching this file) and every template-variable query —
 //! through bellwether's HTTP API the way Grafana's Prometheus data source
 //! sends it, with Grafana's variables substituted as Grafana substitutes
-//! them, and requires a successful, correctly shaped, non-empty answer.
+//! them, and requires a successful, correctly shaped, non-empty answer with
+//! at least one finite value.
 //! Every series selector inside an expression must match series of its own,
 //! so an `or` fallback cannot hide a misspelt name, and every `{{label}}` of
 //! a legend must be on the answer's series. The expressions also go through
@@ -930,6 +931,25 @@ fn check_query(daemon: &TestDaemon, q: &PanelQuery, time: &TimeContext) -> Resul
             .all(|s| s["values"].as_array().is_none_or(|v| v.is_empty()))
     {
         return Err(format!("{path}: series without points"));
+    }
+    // A panel of NaNs (0/0 everywhere) is as empty as no series.
+    let finite = |v: &Value| {
+        v[1].as_str()
+            .and_then(|t| t.parse::<f64>().ok())
+            .is_some_and(f64::is_finite)
+    };
+    let any_finite = result.iter().any(|s| {
+        if q.instant {
+            finite(&s["value"])
+        } else {
+            s["values"].as_array().into_iter().flatten().any(finite)
+        }
+    });
+    if !any_finite {
+        return Err(format!(
+            "{path}: no finite value in {}",
+            Value::Array(result)
+        ));
     }
     for label in legend_labels(&q.legend) {
         if let Some(series) = result.iter().find(|s| {
