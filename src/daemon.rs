@@ -74,11 +74,22 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     // Until the store has recovered, a minimal router answers: healthy, not ready.
     let current: Arc<RwLock<Option<axum::Router>>> = Arc::new(RwLock::new(None));
     let shutdown = Arc::new(tokio::sync::Notify::new());
-    let server = tokio::spawn(serve(listener, current.clone(), shutdown.clone()));
+    let server = tokio::spawn(serve(
+        listener,
+        current.clone(),
+        shutdown.clone(),
+        recovering,
+    ));
     let otlp_current: Arc<RwLock<Option<axum::Router>>> = Arc::new(RwLock::new(None));
     let otlp_shutdown = Arc::new(tokio::sync::Notify::new());
-    let otlp_server = otlp_listener
-        .map(|listener| tokio::spawn(serve(listener, otlp_current.clone(), otlp_shutdown.clone())));
+    let otlp_server = otlp_listener.map(|listener| {
+        tokio::spawn(serve(
+            listener,
+            otlp_current.clone(),
+            otlp_shutdown.clone(),
+            otlp_recovering,
+        ))
+    });
 
     let storage_options = storage_options(&config, &options.data_dir);
     let storage = tokio::task::spawn_blocking(move || Storage::open(storage_options))
@@ -460,11 +471,12 @@ async fn bind_otlp(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
     Ok(listener)
 }
 
-/// Serves HTTP: the current router once it exists, a "recovering" answer before.
+/// Serves HTTP: the current router once it exists, `before_ready` before.
 async fn serve(
     listener: tokio::net::TcpListener,
     current: Arc<RwLock<Option<axum::Router>>>,
     shutdown: Arc<tokio::sync::Notify>,
+    before_ready: fn(&str) -> axum::response::Response,
 ) {
     let app = axum::Router::new().fallback(move |request: Request<Body>| {
         let router = current.read().clone();
@@ -474,7 +486,7 @@ async fn serve(
                     Ok(response) => response,
                     Err(never) => match never {},
                 },
-                None => recovering(request.uri().path()),
+                None => before_ready(request.uri().path()),
             }
         }
     });
@@ -484,6 +496,17 @@ async fn serve(
     if let Err(e) = result {
         tracing::error!(error = %e, "HTTP server failed");
     }
+}
+
+/// The OTLP listener while the store recovers: 503 with `Retry-After`,
+/// which OTLP exporters retry.
+fn otlp_recovering(_path: &str) -> axum::response::Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        "Service Unavailable: the store is still recovering.\n",
+    )
+        .into_response()
 }
 
 fn recovering(path: &str) -> axum::response::Response {
