@@ -64,12 +64,32 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    // The OTLP-only listener, bound as early and for the same reason.
+    let otlp_listener = match &config.web.otlp_listen_address {
+        Some(address) => Some(bind_otlp(address).await?),
+        None => None,
+    };
     tracing::info!(address = %addr, data_dir = %options.data_dir.display(), "bellwether starting");
 
     // Until the store has recovered, a minimal router answers: healthy, not ready.
     let current: Arc<RwLock<Option<axum::Router>>> = Arc::new(RwLock::new(None));
     let shutdown = Arc::new(tokio::sync::Notify::new());
-    let server = tokio::spawn(serve(listener, current.clone(), shutdown.clone()));
+    let server = tokio::spawn(serve(
+        listener,
+        current.clone(),
+        shutdown.clone(),
+        recovering,
+    ));
+    let otlp_current: Arc<RwLock<Option<axum::Router>>> = Arc::new(RwLock::new(None));
+    let otlp_shutdown = Arc::new(tokio::sync::Notify::new());
+    let otlp_server = otlp_listener.map(|listener| {
+        tokio::spawn(serve(
+            listener,
+            otlp_current.clone(),
+            otlp_shutdown.clone(),
+            otlp_recovering,
+        ))
+    });
 
     let storage_options = storage_options(&config, &options.data_dir);
     let storage = tokio::task::spawn_blocking(move || Storage::open(storage_options))
@@ -208,6 +228,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         llm: Some(llm.clone()),
         host_metrics: scrape.host_exposer(),
     };
+    *otlp_current.write() = Some(crate::otlp::router(state.clone()));
     *current.write() = Some(api::router(state));
     ready.store(true, Ordering::Release);
     tracing::info!("bellwether is ready");
@@ -267,7 +288,11 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         tracing::warn!("notification delivery did not finish within 5s; pending notifications resume at the next start");
     }
     shutdown.notify_one();
+    otlp_shutdown.notify_one();
     let _ = server.await;
+    if let Some(otlp_server) = otlp_server {
+        let _ = otlp_server.await;
+    }
     // After the server: no usage arrives any more; the queue is written.
     tokio::task::spawn_blocking(move || llm.shutdown())
         .await
@@ -432,11 +457,26 @@ fn write_token(config: &Config) -> anyhow::Result<Option<Arc<str>>> {
     Ok(None)
 }
 
-/// Serves HTTP: the current router once it exists, a "recovering" answer before.
+/// Binds `web.otlp_listen_address` (`:port` means every interface); a
+/// failure names the key.
+async fn bind_otlp(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let host_port = match address.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => address.to_string(),
+    };
+    let listener = tokio::net::TcpListener::bind(host_port.as_str())
+        .await
+        .with_context(|| format!("cannot listen on {address} (web.otlp_listen_address)"))?;
+    tracing::info!(address = %address, "OTLP/HTTP listener bound");
+    Ok(listener)
+}
+
+/// Serves HTTP: the current router once it exists, `before_ready` before.
 async fn serve(
     listener: tokio::net::TcpListener,
     current: Arc<RwLock<Option<axum::Router>>>,
     shutdown: Arc<tokio::sync::Notify>,
+    before_ready: fn(&str) -> axum::response::Response,
 ) {
     let app = axum::Router::new().fallback(move |request: Request<Body>| {
         let router = current.read().clone();
@@ -446,7 +486,7 @@ async fn serve(
                     Ok(response) => response,
                     Err(never) => match never {},
                 },
-                None => recovering(request.uri().path()),
+                None => before_ready(request.uri().path()),
             }
         }
     });
@@ -456,6 +496,17 @@ async fn serve(
     if let Err(e) = result {
         tracing::error!(error = %e, "HTTP server failed");
     }
+}
+
+/// The OTLP listener while the store recovers: 503 with `Retry-After`,
+/// which OTLP exporters retry.
+fn otlp_recovering(_path: &str) -> axum::response::Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        "Service Unavailable: the store is still recovering.\n",
+    )
+        .into_response()
 }
 
 fn recovering(path: &str) -> axum::response::Response {

@@ -667,6 +667,26 @@ fn host_collector_section() {
 }
 
 #[test]
+fn otlp_listen_address_is_optional_checked_and_not_the_main_address() {
+    assert_eq!(ok("").web.otlp_listen_address, None);
+    assert_eq!(
+        ok("web:\n  otlp_listen_address: 0.0.0.0:4318\n")
+            .web
+            .otlp_listen_address
+            .as_deref(),
+        Some("0.0.0.0:4318")
+    );
+    assert_eq!(
+        errors("web:\n  otlp_listen_address: \"4318\"\n"),
+        ["bw.yml:2:24: web.otlp_listen_address: \"4318\" is not a valid listen address; expected host:port such as 127.0.0.1:9471"]
+    );
+    assert_eq!(
+        errors("web:\n  listen_address: 127.0.0.1:9471\n  otlp_listen_address: 127.0.0.1:9471\n"),
+        ["bw.yml:3:24: web.otlp_listen_address: \"127.0.0.1:9471\" is also web.listen_address, which serves OTLP already; leave otlp_listen_address out or choose another port such as 4318"]
+    );
+}
+
+#[test]
 fn empty_config_takes_prometheus_defaults() {
     for text in [
         "",

@@ -531,6 +531,11 @@ pub struct WebConfig {
     /// for `$externalURL` in templates and alerts' generator URLs. Default
     /// `http://<listen address>`.
     pub external_url: Option<String>,
+    /// A second address, `host:port`, that serves only the OTLP/HTTP
+    /// receiver (`POST /v1/metrics`, `/v1/traces`), e.g. `0.0.0.0:4318`,
+    /// OTLP's default port. Default none: OTLP is served on the main port
+    /// only. Read at start.
+    pub otlp_listen_address: Option<String>,
 }
 
 /// bellwether's own: the rule engine (Prometheus's `--rules.*` flags).
@@ -561,6 +566,7 @@ impl Default for WebConfig {
             write_token: None,
             write_token_file: None,
             external_url: None,
+            otlp_listen_address: None,
         }
     }
 }

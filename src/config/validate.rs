@@ -852,6 +852,16 @@ fn check_web(cx: &mut Checker<'_>, path: &KeyPath, web: &mut WebConfig) {
     if let Err(why) = check_listen_address(&web.listen_address) {
         cx.error(&path.key("listen_address"), why);
     }
+    if let Some(otlp) = &web.otlp_listen_address {
+        if let Err(why) = check_listen_address(otlp) {
+            cx.error(&path.key("otlp_listen_address"), why);
+        } else if *otlp == web.listen_address {
+            cx.error(
+                &path.key("otlp_listen_address"),
+                format!("{otlp:?} is also web.listen_address, which serves OTLP already; leave otlp_listen_address out or choose another port such as 4318"),
+            );
+        }
+    }
     if web.write_token.as_ref().is_some_and(|t| !t.0.is_empty())
         && web.write_token_file.as_ref().is_some_and(|f| !f.is_empty())
     {

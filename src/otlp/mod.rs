@@ -1,5 +1,6 @@
 //! The OTLP/HTTP receiver: `POST /v1/metrics` and `POST /v1/traces` on the
-//! main HTTP port (docs/otlp.md).
+//! main HTTP port and, when `web.otlp_listen_address` is set, on a listener
+//! of their own (docs/otlp.md).
 //!
 //! Bodies are `application/x-protobuf` or `application/json` (OTLP/JSON:
 //! lowerCamelCase keys, 64-bit integers as strings or numbers, hex trace and
@@ -124,6 +125,16 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/metrics", post(metrics_handler))
         .route("/v1/traces", post(traces_handler))
+}
+
+/// The router of the OTLP-only listener (`web.otlp_listen_address`): the
+/// same handlers, body limit, write token and in-flight limit (shared with
+/// the main port) as on the main port, and nothing else.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.max_request_body;
+    routes()
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(state)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@ mod util;
 mod api;
 mod cli;
 mod crash;
+mod dashboards;
 mod default_rules;
 mod host_parity;
 mod kubernetes;

@@ -3,7 +3,8 @@
 //! scripts/test.sh into a venv) exports GenAI metrics and spans to the real
 //! binary; the series are read back through `/api/v1/query` and the cost
 //! through `/api/v1/usage/summary`. Then a hand-written OTLP/JSON request and
-//! the error answers (wrong content type, corrupt gzip, gzip bomb, bad spans).
+//! the error answers (wrong content type, corrupt gzip, gzip bomb, bad spans),
+//! and the OTLP-only listener of `web.otlp_listen_address`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::llm_usage::wait_value;
-use crate::util::{metric_value, wait_for, TestDaemon};
+use crate::util::{client, free_port, metric_value, wait_for, TestDaemon};
 
 const CONFIG: &str = "\
 web:
@@ -262,4 +263,117 @@ fn json_requests_and_bad_input() {
         ),
         Some(2.0)
     );
+}
+
+/// `web.otlp_listen_address`: a second port that serves the OTLP receiver
+/// (same token and limits) and nothing else; the series it receives are
+/// queried on the main port.
+#[test]
+fn separate_otlp_listener() {
+    let otlp_port = free_port();
+    // CONFIG's `web:` section is its first; the key goes into it.
+    let config = CONFIG.replacen(
+        "web:\n",
+        &format!("web:\n  otlp_listen_address: 127.0.0.1:{otlp_port}\n"),
+        1,
+    );
+    let daemon = TestDaemon::start(&config);
+    let otlp = format!("http://127.0.0.1:{otlp_port}");
+    let post = |path: &str, body: Vec<u8>, headers: &[(&str, &str)]| {
+        let mut request = client()
+            .post(format!("{otlp}{path}"))
+            .header("Content-Type", "application/json")
+            .body(body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request
+            .send()
+            .unwrap_or_else(|e| panic!("POST {otlp}{path}: {e}\n{}", daemon.log()));
+        let status = response.status().as_u16();
+        (status, response.text().unwrap_or_default())
+    };
+    let gauge = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
+      {"name":"otlp.port.check","gauge":{"dataPoints":[{"asDouble":4318}]}}]}]}]}"#;
+    let (status, body) = post("/v1/metrics", gauge.to_vec(), &[AUTH]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "{}");
+    wait_value(&daemon, "otlp_port_check", 4318.0);
+    // Spans become usage there too.
+    let spans = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"chat","attributes":[
+      {"key":"gen_ai.provider.name","value":{"stringValue":"openai"}},
+      {"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}},
+      {"key":"gen_ai.usage.input_tokens","value":{"intValue":"1000000"}},
+      {"key":"gen_ai.usage.output_tokens","value":{"intValue":"0"}}]}]}]}]}"#;
+    let (status, body) = post("/v1/traces", spans.to_vec(), &[AUTH]);
+    assert_eq!(status, 200, "{body}");
+    wait_value(&daemon, r#"llm_cost_usd_total{model="gpt-4o"}"#, 2.5);
+
+    // The same token, size cap and answers as on the main port.
+    let (status, _) = post("/v1/metrics", gauge.to_vec(), &[]);
+    assert_eq!(status, 401);
+    let (status, _) = post("/v1/metrics", vec![b' '; 2 << 20], &[AUTH]);
+    assert_eq!(status, 413);
+    let (status, body) = post("/v1/metrics", b"[]".to_vec(), &[AUTH]);
+    assert_eq!(status, 400, "{body}");
+
+    // Nothing else is served there.
+    let get = |path: &str| {
+        client()
+            .get(format!("{otlp}{path}"))
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or_else(|e| panic!("GET {otlp}{path}: {e}"))
+    };
+    assert_eq!(get("/api/v1/query?query=otlp_port_check"), 404);
+    assert_eq!(get("/metrics"), 404);
+    assert_eq!(get("/v1/metrics"), 405);
+    // The main port still serves OTLP.
+    let (status, body) = daemon.post("/v1/metrics", "application/json", gauge.to_vec(), &[AUTH]);
+    assert_eq!(status, 200, "{body}");
+}
+
+/// An OTLP address that cannot be bound refuses the start, naming the key.
+#[test]
+fn otlp_listener_that_cannot_bind_refuses_the_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a port");
+    let taken_port = taken.local_addr().expect("local address").port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("bellwether.yml");
+    std::fs::write(
+        &config,
+        format!("web:\n  otlp_listen_address: 127.0.0.1:{taken_port}\n"),
+    )
+    .expect("writing the config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bellwether"))
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting bellwether");
+    let exited = wait_for(Duration::from_secs(30), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        panic!("bellwether started although its OTLP port was taken");
+    }
+    let output = child.wait_with_output().expect("its output");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{taken_port} (web.otlp_listen_address)"
+        )) && stderr.contains("in use"),
+        "{stderr}"
+    );
+    // Nothing was created: the bind comes before the store is opened.
+    assert!(!dir.path().join("data").exists());
+    drop(taken);
 }
