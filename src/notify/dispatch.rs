@@ -387,7 +387,6 @@ impl Router {
         let active = self.active();
         let now = Instant::now();
         let mut groups = self.groups.lock();
-        let mut round = Vec::new();
         for group in groups.values_mut() {
             if group.next > now {
                 continue;
@@ -395,26 +394,13 @@ impl Router {
             let route = active.node(group.route);
             group.next = now + route.opts.group_interval;
             group.has_flushed = true;
-            round.extend(self.flush(group, route, &active));
-        }
-        drop(groups);
-        if !round.is_empty() {
-            // Groups due together are recorded together: one outbox
-            // transaction for a burst of flushes, not one each.
-            self.delivery.notify_all(round);
+            self.flush(group, route, &active);
         }
     }
 
-    /// One group's flush: the notification to hand to the delivery, if
-    /// anything passed the muting stages.
-    fn flush(
-        &self,
-        group: &mut AggrGroup,
-        route: &RouteNode,
-        active: &Active,
-    ) -> Option<Notification> {
+    fn flush(&self, group: &mut AggrGroup, route: &RouteNode, active: &Active) {
         if group.alerts.is_empty() {
-            return None;
+            return;
         }
         let now = self.now_ms();
         let mut alerts: Vec<Alert> = group
@@ -448,9 +434,9 @@ impl Router {
             self.marker.set_silenced(a.fingerprint(), by);
             !silenced
         });
-        let notification = (!passed.is_empty()).then(|| {
+        if !passed.is_empty() {
             self.metrics.notifications.inc();
-            Notification {
+            self.delivery.notify(Notification {
                 receiver: route.opts.receiver.clone(),
                 group_key: group.key.clone(),
                 group_labels: group.labels.clone(),
@@ -458,8 +444,8 @@ impl Router {
                 now,
                 repeat_interval: route.opts.repeat_interval,
                 group_interval: route.opts.group_interval,
-            }
-        });
+            });
+        }
         // Handing over always succeeds (the delivery keeps it), so resolved
         // alerts that were not updated since leave the group.
         for a in &alerts {
@@ -475,7 +461,6 @@ impl Router {
                 group.alerts.remove(&fp);
             }
         }
-        notification
     }
 
     /// Non-resolved alerts of the store by their marker state.

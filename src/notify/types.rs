@@ -131,14 +131,6 @@ pub struct Notification {
 /// notification (the outbox) and returns.
 pub trait Delivery: Send + Sync {
     fn notify(&self, notification: Notification);
-
-    /// The notifications of one flush round, in order (one outbox
-    /// transaction for all of them, where the delivery can).
-    fn notify_all(&self, notifications: Vec<Notification>) {
-        for n in notifications {
-            self.notify(n);
-        }
-    }
 }
 
 /// Answers which silences mute a label set.

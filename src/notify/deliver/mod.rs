@@ -415,108 +415,65 @@ impl Deliverer {
     /// Records a flush: dedup against the nflog, outbox entries written.
     /// Returns the ids of the entries written.
     pub fn record(&self, n: &Notification) -> Result<Vec<i64>, String> {
-        self.record_all(std::slice::from_ref(n))
-    }
-
-    /// Records the flushes of one round in one transaction (a burst of
-    /// groups due together costs one commit, not one each). A flush for a
-    /// receiver that does not exist is logged and skipped; the others are
-    /// recorded. Returns the ids of the entries written.
-    pub fn record_all(&self, notifications: &[Notification]) -> Result<Vec<i64>, String> {
-        struct Prepared<'a> {
-            n: &'a Notification,
-            built: &'a BuiltIntegration,
-            json: String,
-            /// Nothing to send (only resolved alerts, no send_resolved).
-            empty: bool,
-            firing: Arc<FingerprintSet>,
-            resolved: Arc<FingerprintSet>,
-            severity: Arc<String>,
-        }
         let active = self.active.read().clone();
+        let Some(integrations) = active.receivers.get(&n.receiver) else {
+            return Err(format!("unknown receiver {:?}", n.receiver));
+        };
+        let mut firing = FingerprintSet::new();
+        let mut resolved = FingerprintSet::new();
+        for a in &n.alerts {
+            if a.resolved_at(n.now) {
+                resolved.insert(a.fingerprint().0);
+            } else {
+                firing.insert(a.fingerprint().0);
+            }
+        }
         let settings = &active.settings;
-        // Payloads are rendered before the transaction, so the store's lock
-        // is held only for the SQL.
-        let mut prepared = Vec::new();
-        for n in notifications {
-            let Some(integrations) = active.receivers.get(&n.receiver) else {
-                tracing::error!(
-                    receiver = %n.receiver,
-                    group_key = %n.group_key,
-                    "recording a notification in the outbox failed: unknown receiver"
-                );
-                continue;
-            };
-            let mut firing = FingerprintSet::new();
-            let mut resolved = FingerprintSet::new();
-            for a in &n.alerts {
-                if a.resolved_at(n.now) {
-                    resolved.insert(a.fingerprint().0);
-                } else {
-                    firing.insert(a.fingerprint().0);
-                }
-            }
-            let (firing, resolved) = (Arc::new(firing), Arc::new(resolved));
-            let severity = Arc::new(notification_severity(
-                n.alerts.iter().filter_map(|a| a.labels.get("severity")),
-            ));
-            for built in integrations {
-                let payload = Payload::from_notification(n, built.send_resolved);
-                let json = serde_json::to_string(&payload).map_err(|e| e.to_string())?;
-                prepared.push(Prepared {
-                    n,
-                    built,
-                    json,
-                    empty: payload.alerts.is_empty(),
-                    firing: Arc::clone(&firing),
-                    resolved: Arc::clone(&resolved),
-                    severity: Arc::clone(&severity),
-                });
-            }
-        }
-        if prepared.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (ids, superseded) = self.store.transaction(|tx| {
-            let mut ids = Vec::new();
-            let mut superseded = 0;
-            for p in &prepared {
-                let (n, key) = (p.n, &p.built.key);
+        let severity =
+            notification_severity(n.alerts.iter().filter_map(|a| a.labels.get("severity")));
+        let mut ids = Vec::new();
+        let mut superseded = 0;
+        for built in integrations {
+            let key = &built.key;
+            let payload = Payload::from_notification(n, built.send_resolved);
+            let json = serde_json::to_string(&payload).map_err(|e| e.to_string())?;
+            let expires = n.now + settings.expiry.0.max(n.group_interval).as_millis() as i64;
+            let log_expiry = log_expiry(settings.retention.0, n.repeat_interval);
+            let id = self.store.transaction(|tx| {
                 let last = tx.log_entry(key, &n.group_key, n.now)?;
                 superseded += tx.supersede(key, &n.group_key, n.now)?;
                 if !needs_update(
                     last.as_ref(),
-                    &p.firing,
-                    &p.resolved,
-                    p.built.send_resolved,
+                    &firing,
+                    &resolved,
+                    built.send_resolved,
                     n.repeat_interval,
                     n.now,
                 ) {
-                    continue;
+                    return Ok(None);
                 }
-                if p.empty {
+                if payload.alerts.is_empty() {
                     // Only resolved alerts and no send_resolved: nothing to
                     // send, but the log must forget the firing ones
                     // (Alertmanager's RetryStage passes, SetNotifiesStage logs).
-                    let log_expiry = log_expiry(settings.retention.0, n.repeat_interval);
-                    tx.log(key, &n.group_key, &p.firing, &p.resolved, n.now, log_expiry)?;
-                    continue;
+                    tx.log(key, &n.group_key, &firing, &resolved, n.now, log_expiry)?;
+                    return Ok(None);
                 }
-                let expires = n.now + settings.expiry.0.max(n.group_interval).as_millis() as i64;
-                ids.push(tx.insert(&NewEntry {
+                tx.insert(&NewEntry {
                     key,
                     group_key: &n.group_key,
-                    payload: &p.json,
-                    firing: &p.firing,
-                    resolved: &p.resolved,
+                    payload: &json,
+                    firing: &firing,
+                    resolved: &resolved,
                     repeat_interval: n.repeat_interval,
                     now: n.now,
                     expires,
-                    severity: &p.severity,
-                })?);
-            }
-            Ok((ids, superseded))
-        })?;
+                    severity: &severity,
+                })
+                .map(Some)
+            })?;
+            ids.extend(id);
+        }
         self.metrics.superseded.inc_by(superseded as u64);
         self.wake.notify_one();
         Ok(ids)
@@ -921,19 +878,13 @@ pub fn backoff(n: u32, salt: i64) -> Duration {
 
 impl Delivery for Deliverer {
     fn notify(&self, notification: Notification) {
-        self.notify_all(vec![notification]);
-    }
-
-    fn notify_all(&self, notifications: Vec<Notification>) {
-        if let Err(e) = self.record_all(&notifications) {
-            for n in &notifications {
-                tracing::error!(
-                    receiver = %n.receiver,
-                    group_key = %n.group_key,
-                    error = %e,
-                    "recording a notification in the outbox failed"
-                );
-            }
+        if let Err(e) = self.record(&notification) {
+            tracing::error!(
+                receiver = %notification.receiver,
+                group_key = %notification.group_key,
+                error = %e,
+                "recording a notification in the outbox failed"
+            );
         }
     }
 }

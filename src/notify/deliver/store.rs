@@ -304,9 +304,6 @@ impl DeliveryStore {
             "CREATE INDEX IF NOT EXISTS notify_outbox_created ON notify_outbox (created)",
         )
         .map_err(err)?;
-        // Every statement of the delivery path is cached (about 15, with the
-        // due queries' variants); the default capacity is 16.
-        conn.set_prepared_statement_cache_capacity(64);
         Ok(DeliveryStore {
             conn: Mutex::new(conn),
         })
@@ -392,24 +389,27 @@ impl DeliveryStore {
     /// When the next pending entry is due (its attempt or its expiry).
     pub fn next_due(&self) -> Res<Option<Timestamp>> {
         let conn = self.conn.lock();
-        conn.prepare_cached(
+        conn.query_row(
             // Two index lookups: a MIN over both columns at once would
             // read every pending row, on every wake of the worker.
             "SELECT MIN(
                  (SELECT MIN(next_attempt) FROM notify_outbox WHERE state = 'pending'),
                  (SELECT MIN(expires) FROM notify_outbox WHERE state = 'pending'))",
+            [],
+            |r| r.get::<_, Option<i64>>(0),
         )
-        .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, Option<i64>>(0)))
         .map_err(|e| e.to_string())
     }
 
     /// An entry by id.
     pub fn entry(&self, id: i64) -> Res<Option<OutboxEntry>> {
         let conn = self.conn.lock();
-        conn.prepare_cached(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM notify_outbox WHERE id = ?1"
-        ))
-        .and_then(|mut stmt| stmt.query_row([id], read_entry).optional())
+        conn.query_row(
+            &format!("SELECT {ENTRY_COLUMNS} FROM notify_outbox WHERE id = ?1"),
+            [id],
+            read_entry,
+        )
+        .optional()
         .map_err(|e| e.to_string())
     }
 
@@ -575,11 +575,9 @@ fn log_entry(
     group_key: &str,
     now: Timestamp,
 ) -> rusqlite::Result<Option<LogEntry>> {
-    conn.prepare_cached(
+    conn.query_row(
         "SELECT firing, resolved, timestamp FROM notify_log
          WHERE receiver = ?1 AND integration = ?2 AND idx = ?3 AND group_key = ?4 AND expires > ?5",
-    )?
-    .query_row(
         params![
             key.receiver,
             key.integration,
@@ -622,13 +620,11 @@ impl Tx<'_> {
         now: Timestamp,
         expires_after: Duration,
     ) -> rusqlite::Result<()> {
-        self.0
-            .prepare_cached(
-                "INSERT OR REPLACE INTO notify_log
+        self.0.execute(
+            "INSERT OR REPLACE INTO notify_log
              (receiver, integration, idx, group_key, firing, resolved, timestamp, expires)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
+            params![
                 key.receiver,
                 key.integration,
                 key.index as i64,
@@ -637,7 +633,8 @@ impl Tx<'_> {
                 encode_set(resolved),
                 now,
                 now + expires_after.as_millis() as i64
-            ])?;
+            ],
+        )?;
         Ok(())
     }
 
@@ -649,31 +646,28 @@ impl Tx<'_> {
         group_key: &str,
         now: Timestamp,
     ) -> rusqlite::Result<usize> {
-        self.0
-            .prepare_cached(
-                "UPDATE notify_outbox SET state = 'superseded', finished = ?5
+        self.0.execute(
+            "UPDATE notify_outbox SET state = 'superseded', finished = ?5
              WHERE receiver = ?1 AND integration = ?2 AND idx = ?3 AND group_key = ?4
                AND state = 'pending'",
-            )?
-            .execute(params![
+            params![
                 key.receiver,
                 key.integration,
                 key.index as i64,
                 group_key,
                 now
-            ])
+            ],
+        )
     }
 
     /// Writes a new pending entry, due at once; returns its id.
     pub fn insert(&self, e: &NewEntry<'_>) -> rusqlite::Result<i64> {
-        self.0
-            .prepare_cached(
-                "INSERT INTO notify_outbox
+        self.0.execute(
+            "INSERT INTO notify_outbox
              (receiver, integration, idx, group_key, payload, firing, resolved, repeat_ms,
               created, attempts, next_attempt, expires, state, severity)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?9, ?10, 'pending', ?11)",
-            )?
-            .execute(params![
+            params![
                 e.key.receiver,
                 e.key.integration,
                 e.key.index as i64,
@@ -685,7 +679,8 @@ impl Tx<'_> {
                 e.now,
                 e.expires,
                 e.severity
-            ])?;
+            ],
+        )?;
         Ok(self.0.last_insert_rowid())
     }
 
@@ -704,18 +699,13 @@ impl Tx<'_> {
         } else {
             " AND state = 'pending'"
         };
-        self.0
-            .prepare_cached(&format!(
+        self.0.execute(
+            &format!(
                 "UPDATE notify_outbox SET state = ?2, attempts = attempts + ?3, last_error = ?4,
                  finished = ?5 WHERE id = ?1{guard}"
-            ))?
-            .execute(params![
-                id,
-                state.as_str(),
-                i64::from(attempted),
-                error,
-                now
-            ])?;
+            ),
+            params![id, state.as_str(), i64::from(attempted), error, now],
+        )?;
         Ok(())
     }
 
@@ -727,14 +717,20 @@ impl Tx<'_> {
         outcome: &str,
         answer: &str,
     ) -> rusqlite::Result<()> {
-        self.0.prepare_cached("INSERT INTO notify_attempts (outbox_id, at, outcome, answer) VALUES (?1, ?2, ?3, ?4)")?.execute(params![id, at, outcome, truncate_answer(answer)])?;
+        self.0.execute(
+            "INSERT INTO notify_attempts (outbox_id, at, outcome, answer) VALUES (?1, ?2, ?3, ?4)",
+            params![id, at, outcome, truncate_answer(answer)],
+        )?;
         Ok(())
     }
 
     /// Schedules another attempt of a pending entry.
     pub fn retry(&self, id: i64, next: Timestamp, error: &str) -> rusqlite::Result<()> {
-        self.0.prepare_cached("UPDATE notify_outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3
-             WHERE id = ?1 AND state = 'pending'")?.execute(params![id, next, error])?;
+        self.0.execute(
+            "UPDATE notify_outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3
+             WHERE id = ?1 AND state = 'pending'",
+            params![id, next, error],
+        )?;
         Ok(())
     }
 }
