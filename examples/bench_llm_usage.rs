@@ -65,19 +65,9 @@ fn body(records: usize, seed: usize) -> Vec<u8> {
 /// CPU time of this thread so far (user + system), from
 /// /proc/thread-self/stat in clock ticks of 10 ms: the machine the benchmark
 /// runs on may be shared, and CPU time is what "records/s on one core" means.
+/// CPU time of the calling thread.
 fn thread_cpu() -> std::time::Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the file, 12 and 13 here.
-    std::time::Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    post_bodies::cpu_of("/proc/thread-self/stat")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -8,7 +8,13 @@ use std::time::{Duration, Instant};
 
 /// CPU time (user + system) of process `pid` so far.
 pub fn process_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    cpu_of(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time (user + system) from a `stat` file of /proc (a process's or
+/// `/proc/thread-self/stat`).
+pub fn cpu_of(stat_file: &str) -> Duration {
+    let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| {

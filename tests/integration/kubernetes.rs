@@ -225,6 +225,27 @@ fn self_metric_labelled(daemon: &TestDaemon, name: &str) -> f64 {
     metric_value(&body, name).unwrap_or(0.0)
 }
 
+/// Waits until the annotated pod `web-7d4b9` of namespace `shop` has been
+/// scraped by the `kubernetes-pods` job on `metrics_port`, checks the sample
+/// and its relabelled labels, and returns them.
+fn annotated_pod_sample(daemon: &TestDaemon, metrics_port: u16) -> serde_json::Value {
+    let selector = r#"app_requests_total{job="kubernetes-pods"}"#;
+    assert!(
+        wait_for(Duration::from_secs(20), || !query(daemon, selector)
+            .is_empty()),
+        "annotated pod never scraped: {}\n{}",
+        daemon.get("/api/v1/targets").1,
+        daemon.log()
+    );
+    let (labels, v) = query(daemon, selector).remove(0);
+    assert_eq!(v, 42.0);
+    assert_eq!(labels["namespace"], "shop");
+    assert_eq!(labels["pod"], "web-7d4b9");
+    assert_eq!(labels["app_kubernetes_io_name"], "web");
+    assert_eq!(labels["instance"], format!("127.0.0.1:{metrics_port}"));
+    labels
+}
+
 #[test]
 fn pods_of_the_node_are_listed_watched_and_scraped() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -338,23 +359,8 @@ scrape_configs:
     }
 
     // The annotated pod is scraped, with relabelled discovery labels.
-    assert!(
-        wait_for(Duration::from_secs(20), || !query(
-            &daemon,
-            r#"app_requests_total{job="kubernetes-pods"}"#
-        )
-        .is_empty()),
-        "annotated pod never scraped: {}\n{}",
-        daemon.get("/api/v1/targets").1,
-        daemon.log()
-    );
-    let (labels, v) = query(&daemon, r#"app_requests_total{job="kubernetes-pods"}"#).remove(0);
-    assert_eq!(v, 42.0);
-    assert_eq!(labels["namespace"], "shop");
-    assert_eq!(labels["pod"], "web-7d4b9");
-    assert_eq!(labels["app_kubernetes_io_name"], "web");
+    let labels = annotated_pod_sample(&daemon, metrics_port);
     assert_eq!(labels["controller_kind"], "ReplicaSet");
-    assert_eq!(labels["instance"], format!("127.0.0.1:{metrics_port}"));
     // Only the annotated pod is a target.
     let targets = daemon.get_json("/api/v1/targets", 200);
     let pods_targets: Vec<&serde_json::Value> = targets["data"]["activeTargets"]
@@ -524,22 +530,7 @@ collectors:
         cert = cert.display(),
     );
     let daemon = TestDaemon::start(&config);
-    assert!(
-        wait_for(Duration::from_secs(20), || !query(
-            &daemon,
-            r#"app_requests_total{job="kubernetes-pods"}"#
-        )
-        .is_empty()),
-        "annotated pod never scraped by the built-in job: {}\n{}",
-        daemon.get("/api/v1/targets").1,
-        daemon.log()
-    );
-    let (labels, v) = query(&daemon, r#"app_requests_total{job="kubernetes-pods"}"#).remove(0);
-    assert_eq!(v, 42.0);
-    assert_eq!(labels["namespace"], "shop");
-    assert_eq!(labels["pod"], "web-7d4b9");
-    assert_eq!(labels["app_kubernetes_io_name"], "web");
-    assert_eq!(labels["instance"], format!("127.0.0.1:{metrics_port}"));
+    annotated_pod_sample(&daemon, metrics_port);
     // The unannotated pod is dropped, and shows as such.
     let targets = daemon.get_json("/api/v1/targets", 200);
     let dropped = targets["data"]["droppedTargets"]

@@ -159,13 +159,14 @@ fn container_labels(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use super::*;
     use crate::collect::kubernetes::api::parse_pod_list;
 
-    fn snapshot(json: &str) -> PodSnapshot {
+    /// A pod snapshot from PodList JSON (shared by the collector's tests).
+    pub(crate) fn snapshot(json: &str) -> PodSnapshot {
         parse_pod_list(json.as_bytes())
             .expect("list")
             .items

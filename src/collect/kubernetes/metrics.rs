@@ -174,25 +174,17 @@ pub fn render(pods: &PodSnapshot) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
-    use crate::collect::kubernetes::api::parse_pod_list;
 
     #[test]
     fn renders_counts_phases_and_restarts() {
-        let list = parse_pod_list(
-            br#"{"items":[
+        let pods = crate::collect::kubernetes::discovery::tests::snapshot(
+            r#"{"items":[
               {"metadata":{"name":"a","namespace":"shop","uid":"1"},"status":{"phase":"Running","containerStatuses":[{"name":"web","restartCount":4,"ready":true}],"initContainerStatuses":[{"name":"migrate","restartCount":1,"ready":false}]}},
               {"metadata":{"name":"b","namespace":"shop","uid":"2"},"status":{"phase":"Running"}},
               {"metadata":{"name":"c","namespace":"ops","uid":"3"},"status":{}}]}"#,
-        )
-        .expect("list");
-        let pods: PodSnapshot = list
-            .items
-            .into_iter()
-            .map(|p| (p.key(), Arc::new(p)))
-            .collect();
+        );
         let text = render(&pods);
         for line in [
             "bellwether_kubernetes_pods{namespace=\"shop\",phase=\"Running\"} 2",

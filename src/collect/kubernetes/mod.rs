@@ -268,8 +268,8 @@ mod tests {
     #[test]
     fn the_built_in_job_follows_the_prometheus_io_annotations() {
         use crate::collect::scrape::target::{discovered_labels, populate, JobSettings};
-        let list = api::parse_pod_list(
-            br#"{"items":[
+        let pods = crate::collect::kubernetes::discovery::tests::snapshot(
+            r#"{"items":[
               {"metadata":{"name":"web-1","namespace":"shop","uid":"u1","labels":{"app":"web"},
                 "annotations":{"prometheus.io/scrape":"true","prometheus.io/port":"9102","prometheus.io/path":"/stats","prometheus.io/scheme":"https"}},
                "spec":{"nodeName":"n","containers":[{"name":"web","ports":[{"containerPort":8080},{"containerPort":9102}]}]},
@@ -277,13 +277,7 @@ mod tests {
               {"metadata":{"name":"db-1","namespace":"shop","uid":"u2"},
                "spec":{"nodeName":"n","containers":[{"name":"db","ports":[{"containerPort":5432}]}]},
                "status":{"phase":"Running","podIP":"10.1.0.8"}}]}"#,
-        )
-        .expect("list");
-        let pods: PodSnapshot = list
-            .items
-            .into_iter()
-            .map(|p| (p.key(), Arc::new(p)))
-            .collect();
+        );
         let job = annotated_pods_job(
             "kubernetes-pods",
             std::time::Duration::from_secs(15),
