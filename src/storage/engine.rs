@@ -595,11 +595,12 @@ impl Engine {
                 if used <= limit {
                     break;
                 }
-                let n = db::delete_oldest_chunks(conn, &self.db_path, SIZE_RETENTION_STEP)?;
-                if n == 0 {
+                let keys = db::delete_oldest_chunks(conn, &self.db_path, SIZE_RETENTION_STEP)?;
+                if keys.is_empty() {
                     break;
                 }
-                deleted += n;
+                deleted += keys.len();
+                self.state.write().head.forget_recent(&keys);
             }
         }
         // Series with no data left leave the index and the `series` table.
@@ -771,8 +772,9 @@ impl Engine {
                     InRange::Yes | InRange::Unknown => {}
                 }
                 let mut memory: Vec<(Timestamp, ChunkBytes)> = series
-                    .sealed
+                    .recent
                     .iter()
+                    .chain(&series.sealed)
                     .filter(|c| c.min_t <= maxt && c.max_t >= mint)
                     .map(|c| (c.min_t, ChunkBytes::Sealed(c.clone())))
                     .collect();
@@ -785,7 +787,7 @@ impl Engine {
                         ChunkBytes::Copied(Arc::from(series.open.bytes())),
                     ));
                 }
-                // Persisted chunks are all older than the oldest in memory.
+                // Persisted chunks not cached in memory are older than any that are.
                 let from_db = series.in_db && series.memory_min_t().is_none_or(|t| t > mint);
                 if memory.is_empty() && !from_db {
                     continue;
@@ -1001,7 +1003,17 @@ fn recover(
             continue;
         };
         match chunk::decode(&data) {
-            Ok(samples) => series.last = samples.last().map(|s| (s.t, s.v.to_bits())),
+            Ok(samples) => {
+                if let Some(newest) = samples.last() {
+                    series.last = Some((newest.t, newest.v.to_bits()));
+                    // The read cache starts with the newest persisted chunk.
+                    series.recent = vec![Arc::new(SealedChunk {
+                        min_t,
+                        max_t: newest.t,
+                        data: data.into_boxed_slice(),
+                    })];
+                }
+            }
             Err(e) => tracing::warn!(series_ref, min_t, error = %e, "corrupt chunk in SQLite"),
         }
     }
