@@ -235,6 +235,23 @@ pub fn load_last_chunks(
     )
 }
 
+/// The oldest persisted sample time of every series with chunks: ref, min_t.
+pub fn load_first_times(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Vec<(SeriesRef, Timestamp)>, StorageError> {
+    let err = sqlite_err(path);
+    let mut stmt = conn
+        .prepare("SELECT series_ref, MIN(min_t) FROM chunks GROUP BY series_ref")
+        .map_err(&err)?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((row.get::<_, i64>(0)? as SeriesRef, row.get::<_, i64>(1)?))
+        })
+        .map_err(&err)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+}
+
 /// The open-chunk snapshots of the last checkpoint: ref, min_t, bytes.
 pub fn load_head_chunks(
     conn: &Connection,

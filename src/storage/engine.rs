@@ -996,6 +996,11 @@ fn recover(
     if let Some(r) = db::meta_get(conn, db_path, db::META_NEXT_REF)? {
         head.next_ref = head.next_ref.max(r as SeriesRef);
     }
+    for (series_ref, first_t) in db::load_first_times(conn, db_path)? {
+        if let Some(series) = head.series.get_mut(&series_ref) {
+            series.first_t = Some(first_t);
+        }
+    }
     let mut last_persisted_min_t: HashMap<SeriesRef, Timestamp> = HashMap::new();
     for (series_ref, min_t, data) in db::load_last_chunks(conn, db_path)? {
         last_persisted_min_t.insert(series_ref, min_t);
@@ -1030,6 +1035,7 @@ fn recover(
         match ChunkEncoder::from_bytes(&data) {
             Ok(open) if !open.is_empty() => {
                 series.last = Some((open.max_t(), last_value_bits(&data)));
+                series.first_t = Some(series.first_t.map_or(min_t, |t| t.min(min_t)));
                 series.open = open;
             }
             Ok(_) => {}

@@ -63,10 +63,11 @@ pub struct MemSeries {
     pub recent: Vec<Arc<SealedChunk>>,
     /// Newest sample: time and value bits.
     pub last: Option<(Timestamp, u64)>,
-    /// Time of the series' first sample when the series was created by this
-    /// process (so nothing older is in SQLite); `None` when unknown (series
-    /// recovered from SQLite). Lets [`MemSeries::in_range`] answer `No` for
-    /// a range that ends before the series began without reading SQLite.
+    /// Time of the series' oldest sample (a lower bound: retention may have
+    /// deleted it since), from SQLite at recovery or from the first append;
+    /// `None` while the series has none. Lets [`MemSeries::in_range`] answer
+    /// `No` for a range that ends before the series began without reading
+    /// SQLite.
     pub first_t: Option<Timestamp>,
     /// Whether the series' row is known to be in the `series` table.
     pub in_db: bool,
@@ -105,7 +106,9 @@ impl MemSeries {
                 };
             }
         }
-        if self.last.is_none() && !self.in_db {
+        // With no newest sample and no first time from SQLite, nothing of
+        // this series is stored anywhere.
+        if self.last.is_none() && self.first_t.is_none() {
             self.first_t = Some(t);
         }
         if self.open.is_full_for(t) {
@@ -379,10 +382,8 @@ mod tests {
         s.in_db = true;
         assert_eq!(s.in_range(0, 999), InRange::No);
         assert_eq!(s.in_range(0, 1000), InRange::Yes);
-        // Recovered from SQLite: older samples may exist there.
-        let mut s = MemSeries::new(true);
-        s.append(1000, 1.0, &mut sealed);
-        s.append(2000, 1.0, &mut sealed);
+        // Unknown first sample (older data may be in SQLite): undecided.
+        s.first_t = None;
         assert_eq!(s.in_range(0, 999), InRange::Unknown);
     }
 }
