@@ -235,6 +235,23 @@ pub fn load_last_chunks(
     )
 }
 
+/// The oldest persisted sample time of every series with chunks: ref, min_t.
+pub fn load_first_times(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Vec<(SeriesRef, Timestamp)>, StorageError> {
+    let err = sqlite_err(path);
+    let mut stmt = conn
+        .prepare("SELECT series_ref, MIN(min_t) FROM chunks GROUP BY series_ref")
+        .map_err(&err)?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((row.get::<_, i64>(0)? as SeriesRef, row.get::<_, i64>(1)?))
+        })
+        .map_err(&err)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+}
+
 /// The open-chunk snapshots of the last checkpoint: ref, min_t, bytes.
 pub fn load_head_chunks(
     conn: &Connection,
@@ -286,18 +303,27 @@ pub fn delete_chunks_before(
         .map_err(sqlite_err(path))
 }
 
-/// Deletes the `n` chunks with the oldest `max_t`; returns how many.
+/// Deletes the `n` chunks with the oldest `max_t`; returns their keys
+/// (series ref, min_t).
 pub fn delete_oldest_chunks(
     conn: &Connection,
     path: &Path,
     n: usize,
-) -> Result<usize, StorageError> {
-    conn.execute(
-        "DELETE FROM chunks WHERE (series_ref, min_t) IN
-           (SELECT series_ref, min_t FROM chunks ORDER BY max_t LIMIT ?1)",
-        [n as i64],
-    )
-    .map_err(sqlite_err(path))
+) -> Result<Vec<(SeriesRef, Timestamp)>, StorageError> {
+    let err = sqlite_err(path);
+    let mut stmt = conn
+        .prepare_cached(
+            "DELETE FROM chunks WHERE (series_ref, min_t) IN
+               (SELECT series_ref, min_t FROM chunks ORDER BY max_t LIMIT ?1)
+             RETURNING series_ref, min_t",
+        )
+        .map_err(&err)?;
+    let rows = stmt
+        .query_map([n as i64], |row| {
+            Ok((row.get::<_, i64>(0)? as SeriesRef, row.get::<_, i64>(1)?))
+        })
+        .map_err(&err)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
 }
 
 /// Refs in the `series` table with no chunk left.

@@ -595,11 +595,12 @@ impl Engine {
                 if used <= limit {
                     break;
                 }
-                let n = db::delete_oldest_chunks(conn, &self.db_path, SIZE_RETENTION_STEP)?;
-                if n == 0 {
+                let keys = db::delete_oldest_chunks(conn, &self.db_path, SIZE_RETENTION_STEP)?;
+                if keys.is_empty() {
                     break;
                 }
-                deleted += n;
+                deleted += keys.len();
+                self.state.write().head.forget_recent(&keys);
             }
         }
         // Series with no data left leave the index and the `series` table.
@@ -771,8 +772,9 @@ impl Engine {
                     InRange::Yes | InRange::Unknown => {}
                 }
                 let mut memory: Vec<(Timestamp, ChunkBytes)> = series
-                    .sealed
+                    .recent
                     .iter()
+                    .chain(&series.sealed)
                     .filter(|c| c.min_t <= maxt && c.max_t >= mint)
                     .map(|c| (c.min_t, ChunkBytes::Sealed(c.clone())))
                     .collect();
@@ -785,7 +787,7 @@ impl Engine {
                         ChunkBytes::Copied(Arc::from(series.open.bytes())),
                     ));
                 }
-                // Persisted chunks are all older than the oldest in memory.
+                // Persisted chunks not cached in memory are older than any that are.
                 let from_db = series.in_db && series.memory_min_t().is_none_or(|t| t > mint);
                 if memory.is_empty() && !from_db {
                     continue;
@@ -994,6 +996,11 @@ fn recover(
     if let Some(r) = db::meta_get(conn, db_path, db::META_NEXT_REF)? {
         head.next_ref = head.next_ref.max(r as SeriesRef);
     }
+    for (series_ref, first_t) in db::load_first_times(conn, db_path)? {
+        if let Some(series) = head.series.get_mut(&series_ref) {
+            series.first_t = Some(first_t);
+        }
+    }
     let mut last_persisted_min_t: HashMap<SeriesRef, Timestamp> = HashMap::new();
     for (series_ref, min_t, data) in db::load_last_chunks(conn, db_path)? {
         last_persisted_min_t.insert(series_ref, min_t);
@@ -1001,7 +1008,17 @@ fn recover(
             continue;
         };
         match chunk::decode(&data) {
-            Ok(samples) => series.last = samples.last().map(|s| (s.t, s.v.to_bits())),
+            Ok(samples) => {
+                if let Some(newest) = samples.last() {
+                    series.last = Some((newest.t, newest.v.to_bits()));
+                    // The read cache starts with the newest persisted chunk.
+                    series.recent = vec![Arc::new(SealedChunk {
+                        min_t,
+                        max_t: newest.t,
+                        data: data.into_boxed_slice(),
+                    })];
+                }
+            }
             Err(e) => tracing::warn!(series_ref, min_t, error = %e, "corrupt chunk in SQLite"),
         }
     }
@@ -1018,6 +1035,7 @@ fn recover(
         match ChunkEncoder::from_bytes(&data) {
             Ok(open) if !open.is_empty() => {
                 series.last = Some((open.max_t(), last_value_bits(&data)));
+                series.first_t = Some(series.first_t.map_or(min_t, |t| t.min(min_t)));
                 series.open = open;
             }
             Ok(_) => {}
