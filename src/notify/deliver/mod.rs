@@ -1244,12 +1244,12 @@ fn write_prepared(tx: &store::Tx<'_>, p: &Prepared<'_>) -> rusqlite::Result<(usi
         key,
         group_key: &n.group_key,
         payload: json,
-        firing: &*p.firing,
-        resolved: &*p.resolved,
+        firing: &p.firing,
+        resolved: &p.resolved,
         repeat_interval: n.repeat_interval,
         now: n.now,
         expires: p.expires,
-        severity: &*p.severity,
+        severity: &p.severity,
     })?;
     Ok((superseded, Some(id)))
 }
