@@ -7,7 +7,9 @@
 //! `group_interval`. A flush drops the alerts muted by inhibition, by the
 //! route's time intervals and by silences (recording the marker), and hands
 //! what is left to the [`Delivery`] as one [`Notification`]; then the
-//! resolved alerts that did not change meanwhile leave the group. Empty
+//! resolved alerts that did not change meanwhile leave the group. The
+//! flushes due at the same time are handed over together, on a blocking
+//! thread (the delivery writes them to disk). Empty
 //! groups are dropped every 30 s. A config change rebuilds every group from
 //! the store, as Alertmanager's reload does.
 //!
@@ -340,7 +342,10 @@ impl Router {
                     Some(alert) => self.process(alert),
                     None => break,
                 },
-                _ = tokio::time::sleep_until(next) => self.flush_due(),
+                _ = tokio::time::sleep_until(next) => {
+                    let batch = self.flush_due();
+                    self.hand_over(batch).await;
+                }
                 _ = cleanup.tick() => {
                     let mut groups = self.groups.lock();
                     groups.retain(|_, g| !g.alerts.is_empty());
@@ -383,10 +388,12 @@ impl Router {
         }
     }
 
-    fn flush_due(&self) {
+    /// Flushes the groups that are due; returns their notifications.
+    fn flush_due(&self) -> Vec<Notification> {
         let active = self.active();
         let now = Instant::now();
         let mut groups = self.groups.lock();
+        let mut batch = Vec::new();
         for group in groups.values_mut() {
             if group.next > now {
                 continue;
@@ -394,13 +401,32 @@ impl Router {
             let route = active.node(group.route);
             group.next = now + route.opts.group_interval;
             group.has_flushed = true;
-            self.flush(group, route, &active);
+            batch.extend(self.flush(group, route, &active));
+        }
+        batch
+    }
+
+    /// Hands a round's notifications to the delivery, which writes them to
+    /// disk: on a blocking thread, and waited for, so the next round starts
+    /// after this one is recorded.
+    async fn hand_over(&self, batch: Vec<Notification>) {
+        if batch.is_empty() {
+            return;
+        }
+        let delivery = Arc::clone(&self.delivery);
+        if let Err(e) = tokio::task::spawn_blocking(move || delivery.notify_all(batch)).await {
+            tracing::error!(error = %e, "handing notifications to delivery failed");
         }
     }
 
-    fn flush(&self, group: &mut AggrGroup, route: &RouteNode, active: &Active) {
+    fn flush(
+        &self,
+        group: &mut AggrGroup,
+        route: &RouteNode,
+        active: &Active,
+    ) -> Option<Notification> {
         if group.alerts.is_empty() {
-            return;
+            return None;
         }
         let now = self.now_ms();
         let mut alerts: Vec<Alert> = group
@@ -434,9 +460,9 @@ impl Router {
             self.marker.set_silenced(a.fingerprint(), by);
             !silenced
         });
-        if !passed.is_empty() {
+        let notification = (!passed.is_empty()).then(|| {
             self.metrics.notifications.inc();
-            self.delivery.notify(Notification {
+            Notification {
                 receiver: route.opts.receiver.clone(),
                 group_key: group.key.clone(),
                 group_labels: group.labels.clone(),
@@ -444,8 +470,8 @@ impl Router {
                 now,
                 repeat_interval: route.opts.repeat_interval,
                 group_interval: route.opts.group_interval,
-            });
-        }
+            }
+        });
         // Handing over always succeeds (the delivery keeps it), so resolved
         // alerts that were not updated since leave the group.
         for a in &alerts {
@@ -461,6 +487,7 @@ impl Router {
                 group.alerts.remove(&fp);
             }
         }
+        notification
     }
 
     /// Non-resolved alerts of the store by their marker state.

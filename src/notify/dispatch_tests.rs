@@ -10,12 +10,20 @@ use crate::notify::matchers::{parse_matchers, Matchers};
 const BASE: Timestamp = 1_700_000_000_000;
 const DAY: Timestamp = 86_400_000;
 
+/// The notifications handed over, and the size of each round.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<Notification>>);
+struct Recorder(Mutex<Vec<Notification>>, Mutex<Vec<usize>>);
 
 impl Delivery for Recorder {
     fn notify(&self, n: Notification) {
         self.0.lock().push(n);
+    }
+
+    fn notify_all(&self, batch: Vec<Notification>) {
+        self.1.lock().push(batch.len());
+        for n in batch {
+            self.notify(n);
+        }
     }
 }
 
@@ -398,4 +406,25 @@ fn label_set_order_is_prometheus_before() {
     // {a="1"} vs {b="0"}: name `a` is missing from the second, so it is after.
     assert!(!label_set_before(&a, &d));
     assert!(label_set_before(&d, &a));
+}
+
+#[tokio::test(start_paused = true)]
+async fn groups_due_together_are_handed_over_in_one_round() {
+    let h = start(CONFIG);
+    let now = h.router.now_ms();
+    let names = ["A", "B", "C"];
+    h.router.receive(
+        names
+            .iter()
+            .map(|n| alert(&[("alertname", n)], now, now + DAY))
+            .collect(),
+    );
+    advance(10).await;
+    h.router
+        .receive(vec![alert(&[("alertname", "D")], now, now + DAY)]);
+    advance(21).await;
+    assert_eq!(h.sent.take().len(), 3);
+    advance(10).await;
+    assert_eq!(h.sent.take().len(), 1);
+    assert_eq!(*h.sent.1.lock(), [3, 1]);
 }

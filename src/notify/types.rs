@@ -127,10 +127,19 @@ pub struct Notification {
     pub group_interval: Duration,
 }
 
-/// Takes flushed groups to the receivers. Must not block: it records the
-/// notification (the outbox) and returns.
+/// Takes flushed groups to the receivers: records each notification (the
+/// outbox) and returns; the sending happens elsewhere. May block on the
+/// disk: the dispatcher calls it off the async threads.
 pub trait Delivery: Send + Sync {
     fn notify(&self, notification: Notification);
+
+    /// The flushes of one dispatcher round (the delivery may record them
+    /// together, e.g. in one transaction).
+    fn notify_all(&self, batch: Vec<Notification>) {
+        for n in batch {
+            self.notify(n);
+        }
+    }
 }
 
 /// Answers which silences mute a label set.

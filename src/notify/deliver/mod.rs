@@ -41,10 +41,10 @@ pub const DEFAULT_TEMPLATES: &str = include_str!("default.tmpl");
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -343,6 +343,152 @@ struct Active {
     history: HistorySettings,
 }
 
+/// Queued entries beyond this many stay in the outbox only; the worker
+/// reads them when their receiver's queue has drained.
+const QUEUE_LIMIT: usize = 20_000;
+/// Due entries read from the outbox per receiver and scan.
+const SCAN_BATCH: usize = 256;
+/// The longest the worker goes without scanning the outbox.
+const SCAN_EVERY_MS: Timestamp = 1000;
+
+/// The worker's memory of the outbox: entries waiting for a slot of their
+/// receiver — handed over by [`Deliverer::record_all`] as they are written,
+/// or read by a scan of the outbox (retries, a previous run's entries, a
+/// queue that overflowed) — and the entries in flight. An entry is queued or
+/// in flight from the moment it is held until its attempt's outcome is
+/// committed, so no scan can start it a second time.
+#[derive(Default)]
+struct Sched {
+    /// Receiver → queued entry ids, oldest first (ids no longer in `queued`
+    /// are skipped).
+    ready: HashMap<String, VecDeque<i64>>,
+    queued: HashMap<i64, OutboxEntry>,
+    /// (integration, group key) → its queued entry.
+    queued_groups: HashMap<(IntegrationKey, String), i64>,
+    flying: HashSet<i64>,
+    /// (integration, group key) of the entries in flight: at most one
+    /// attempt per group and integration.
+    flying_groups: HashSet<(IntegrationKey, String)>,
+    /// Receivers that may have due entries in the outbox that are not held.
+    backlog: HashSet<String>,
+    /// Scan every receiver at the next round.
+    rescan: bool,
+    /// Recordings between their write and their hand-over, and a count of
+    /// recordings started: a scan that overlaps one discards what it read
+    /// (the entries it saw may be handed over behind it).
+    recording: usize,
+    generation: u64,
+}
+
+impl Sched {
+    fn held(&self, id: i64) -> bool {
+        self.queued.contains_key(&id) || self.flying.contains(&id)
+    }
+
+    /// Queues an entry unless it is held or the queue is full.
+    fn enqueue(&mut self, entry: OutboxEntry) {
+        if self.held(entry.id) {
+            return;
+        }
+        if self.queued.len() >= QUEUE_LIMIT {
+            self.backlog.insert(entry.key.receiver.clone());
+            return;
+        }
+        self.queued_groups
+            .insert((entry.key.clone(), entry.group_key.clone()), entry.id);
+        self.ready
+            .entry(entry.key.receiver.clone())
+            .or_default()
+            .push_back(entry.id);
+        self.queued.insert(entry.id, entry);
+    }
+
+    /// Takes a queued entry out of the queue (it goes in flight or ends).
+    fn unqueue(&mut self, id: i64) -> Option<OutboxEntry> {
+        let entry = self.queued.remove(&id)?;
+        let group = (entry.key.clone(), entry.group_key.clone());
+        if self.queued_groups.get(&group) == Some(&id) {
+            self.queued_groups.remove(&group);
+        }
+        Some(entry)
+    }
+
+    /// Drops the queued entry of a group (superseded in the outbox).
+    fn unqueue_group(&mut self, key: &IntegrationKey, group_key: &str) {
+        if let Some(id) = self
+            .queued_groups
+            .get(&(key.clone(), group_key.to_string()))
+            .copied()
+        {
+            self.unqueue(id);
+        }
+    }
+
+    fn queue_is_empty(&self, receiver: &str) -> bool {
+        self.ready.get(receiver).is_none_or(|ids| ids.is_empty())
+    }
+
+    /// The oldest queued entry of `receiver` whose group has no attempt in
+    /// flight, taken out of the queue and put in flight.
+    fn next(&mut self, receiver: &str) -> Option<OutboxEntry> {
+        let ids = self.ready.get_mut(receiver)?;
+        let mut i = 0;
+        while i < ids.len() {
+            let id = ids[i];
+            let Some(entry) = self.queued.get(&id) else {
+                ids.remove(i);
+                continue;
+            };
+            if self
+                .flying_groups
+                .contains(&(entry.key.clone(), entry.group_key.clone()))
+            {
+                i += 1;
+                continue;
+            }
+            ids.remove(i);
+            let entry = self.unqueue(id)?;
+            self.fly(&entry);
+            return Some(entry);
+        }
+        None
+    }
+
+    fn fly(&mut self, entry: &OutboxEntry) {
+        self.flying.insert(entry.id);
+        self.flying_groups
+            .insert((entry.key.clone(), entry.group_key.clone()));
+    }
+
+    /// An entry's outcome is committed.
+    fn land(&mut self, entry: &OutboxEntry) {
+        self.flying.remove(&entry.id);
+        self.flying_groups
+            .remove(&(entry.key.clone(), entry.group_key.clone()));
+    }
+
+    fn flying_of(&self, receiver: &str) -> usize {
+        self.flying_groups
+            .iter()
+            .filter(|(k, _)| k.receiver == receiver)
+            .count()
+    }
+}
+
+/// One integration's part of a flush, ready to be written.
+struct Prepared<'a> {
+    n: &'a Notification,
+    built: &'a BuiltIntegration,
+    firing: Arc<FingerprintSet>,
+    resolved: Arc<FingerprintSet>,
+    severity: Arc<str>,
+    /// The payload as JSON; `None` when it has no alerts (only resolved
+    /// ones and no `send_resolved`).
+    json: Option<String>,
+    expires: Timestamp,
+    log_expiry: Duration,
+}
+
 /// The [`Delivery`] of the daemon: nflog, outbox and worker.
 pub struct Deliverer {
     store: DeliveryStore,
@@ -350,9 +496,15 @@ pub struct Deliverer {
     metrics: DeliveryMetrics,
     wake: Notify,
     stopping: AtomicBool,
-    /// (integration, group key) pairs with an attempt in flight.
-    in_flight: Mutex<HashSet<(IntegrationKey, String)>>,
+    sched: Mutex<Sched>,
+    /// When the worker scans the outbox next (Unix ms): the next retry or
+    /// expiry, at most [`SCAN_EVERY_MS`] away.
+    next_scan: AtomicI64,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Tests: attempts do not record their outcome (a crash between the
+    /// receiver's answer and the commit).
+    #[cfg(test)]
+    forget_outcomes: AtomicBool,
 }
 
 impl Deliverer {
@@ -381,8 +533,14 @@ impl Deliverer {
             metrics,
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
-            in_flight: Mutex::new(HashSet::new()),
+            sched: Mutex::new(Sched {
+                rescan: true,
+                ..Sched::default()
+            }),
+            next_scan: AtomicI64::new(0),
             limits: Mutex::new(HashMap::new()),
+            #[cfg(test)]
+            forget_outcomes: AtomicBool::new(false),
         };
         deliverer.apply_config(config, external_url)?;
         Ok(Arc::new(deliverer))
@@ -403,6 +561,13 @@ impl Deliverer {
             settings,
             history: config.history.clone(),
         });
+        // The queues are rebuilt from the outbox under the new receivers.
+        let mut sched = self.sched.lock();
+        sched.ready.clear();
+        sched.queued.clear();
+        sched.queued_groups.clear();
+        sched.rescan = true;
+        drop(sched);
         self.wake.notify_one();
         Ok(())
     }
@@ -415,65 +580,131 @@ impl Deliverer {
     /// Records a flush: dedup against the nflog, outbox entries written.
     /// Returns the ids of the entries written.
     pub fn record(&self, n: &Notification) -> Result<Vec<i64>, String> {
-        let active = self.active.read().clone();
-        let Some(integrations) = active.receivers.get(&n.receiver) else {
+        if !self.active.read().receivers.contains_key(&n.receiver) {
             return Err(format!("unknown receiver {:?}", n.receiver));
-        };
-        let mut firing = FingerprintSet::new();
-        let mut resolved = FingerprintSet::new();
-        for a in &n.alerts {
-            if a.resolved_at(n.now) {
-                resolved.insert(a.fingerprint().0);
-            } else {
-                firing.insert(a.fingerprint().0);
+        }
+        self.record_all(std::slice::from_ref(n))
+    }
+
+    /// Records the flushes of one round of the dispatcher in one
+    /// transaction: for each integration of each notification's receiver,
+    /// dedup against the nflog, older undelivered entries of the group
+    /// superseded, the new entry written. Only once that transaction is
+    /// committed are the new entries handed to the worker's queue. A
+    /// notification that cannot be recorded (unknown receiver, SQL error in
+    /// its own savepoint) is logged and does not hold up the others.
+    /// Returns the ids of the entries written. Blocks on SQLite: call it
+    /// off the async threads.
+    pub fn record_all(&self, batch: &[Notification]) -> Result<Vec<i64>, String> {
+        let active = self.active.read().clone();
+        let settings = &active.settings;
+        let mut prepared: Vec<Prepared<'_>> = Vec::new();
+        for n in batch {
+            let Some(integrations) = active.receivers.get(&n.receiver) else {
+                tracing::error!(
+                    receiver = %n.receiver,
+                    group_key = %n.group_key,
+                    "recording a notification in the outbox failed: unknown receiver"
+                );
+                continue;
+            };
+            let mut firing = FingerprintSet::new();
+            let mut resolved = FingerprintSet::new();
+            for a in &n.alerts {
+                if a.resolved_at(n.now) {
+                    resolved.insert(a.fingerprint().0);
+                } else {
+                    firing.insert(a.fingerprint().0);
+                }
+            }
+            let (firing, resolved) = (Arc::new(firing), Arc::new(resolved));
+            let severity: Arc<str> =
+                notification_severity(n.alerts.iter().filter_map(|a| a.labels.get("severity")))
+                    .into();
+            for built in integrations {
+                let payload = Payload::from_notification(n, built.send_resolved);
+                let json = if payload.alerts.is_empty() {
+                    None
+                } else {
+                    Some(serde_json::to_string(&payload).map_err(|e| e.to_string())?)
+                };
+                prepared.push(Prepared {
+                    n,
+                    built,
+                    firing: Arc::clone(&firing),
+                    resolved: Arc::clone(&resolved),
+                    severity: Arc::clone(&severity),
+                    json,
+                    expires: n.now + settings.expiry.0.max(n.group_interval).as_millis() as i64,
+                    log_expiry: log_expiry(settings.retention.0, n.repeat_interval),
+                });
             }
         }
-        let settings = &active.settings;
-        let severity =
-            notification_severity(n.alerts.iter().filter_map(|a| a.labels.get("severity")));
+        if prepared.is_empty() {
+            return Ok(Vec::new());
+        }
+        {
+            let mut sched = self.sched.lock();
+            sched.recording += 1;
+            sched.generation += 1;
+        }
+        let written = self.store.transaction(|tx| {
+            Ok(prepared
+                .iter()
+                .map(|p| tx.isolated(|tx| write_prepared(tx, p)))
+                .collect::<Vec<_>>())
+        });
+        let mut sched = self.sched.lock();
+        sched.recording -= 1;
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                drop(sched);
+                return Err(e);
+            }
+        };
         let mut ids = Vec::new();
         let mut superseded = 0;
-        for built in integrations {
-            let key = &built.key;
-            let payload = Payload::from_notification(n, built.send_resolved);
-            let json = serde_json::to_string(&payload).map_err(|e| e.to_string())?;
-            let expires = n.now + settings.expiry.0.max(n.group_interval).as_millis() as i64;
-            let log_expiry = log_expiry(settings.retention.0, n.repeat_interval);
-            let id = self.store.transaction(|tx| {
-                let last = tx.log_entry(key, &n.group_key, n.now)?;
-                superseded += tx.supersede(key, &n.group_key, n.now)?;
-                if !needs_update(
-                    last.as_ref(),
-                    &firing,
-                    &resolved,
-                    built.send_resolved,
-                    n.repeat_interval,
-                    n.now,
-                ) {
-                    return Ok(None);
+        let mut next_expiry = i64::MAX;
+        for (p, result) in prepared.into_iter().zip(written) {
+            let key = &p.built.key;
+            match result {
+                Err(e) => tracing::error!(
+                    receiver = %p.n.receiver,
+                    group_key = %p.n.group_key,
+                    error = %e,
+                    "recording a notification in the outbox failed"
+                ),
+                Ok((count, id)) => {
+                    superseded += count;
+                    if count > 0 {
+                        sched.unqueue_group(key, &p.n.group_key);
+                    }
+                    let (Some(id), Some(json)) = (id, p.json) else {
+                        continue;
+                    };
+                    ids.push(id);
+                    next_expiry = next_expiry.min(p.expires);
+                    sched.enqueue(OutboxEntry {
+                        id,
+                        key: key.clone(),
+                        group_key: p.n.group_key.clone(),
+                        payload: json,
+                        firing: (*p.firing).clone(),
+                        resolved: (*p.resolved).clone(),
+                        repeat_interval: p.n.repeat_interval,
+                        created: p.n.now,
+                        attempts: 0,
+                        next_attempt: p.n.now,
+                        expires: p.expires,
+                        state: EntryState::Pending,
+                        last_error: String::new(),
+                    });
                 }
-                if payload.alerts.is_empty() {
-                    // Only resolved alerts and no send_resolved: nothing to
-                    // send, but the log must forget the firing ones
-                    // (Alertmanager's RetryStage passes, SetNotifiesStage logs).
-                    tx.log(key, &n.group_key, &firing, &resolved, n.now, log_expiry)?;
-                    return Ok(None);
-                }
-                tx.insert(&NewEntry {
-                    key,
-                    group_key: &n.group_key,
-                    payload: &json,
-                    firing: &firing,
-                    resolved: &resolved,
-                    repeat_interval: n.repeat_interval,
-                    now: n.now,
-                    expires,
-                    severity: &severity,
-                })
-                .map(Some)
-            })?;
-            ids.extend(id);
+            }
         }
+        drop(sched);
+        self.next_scan.fetch_min(next_expiry, Ordering::SeqCst);
         self.metrics.superseded.inc_by(superseded as u64);
         self.wake.notify_one();
         Ok(ids)
@@ -496,23 +727,42 @@ impl Deliverer {
         let mut last_gauges = Instant::now() - Duration::from_secs(1);
         let mut last_orphans = last_gauges;
         while !self.stopping.load(Ordering::SeqCst) {
-            let now = now_millis();
             if last_prune.elapsed() >= PRUNE_EVERY {
                 last_prune = Instant::now();
-                let history = self.active.read().history.clone();
-                if let Err(e) =
-                    self.store
-                        .prune(now, &history.per_severity(), history.default_retention.0)
-                {
+                let me = Arc::clone(&self);
+                let pruned = tokio::task::spawn_blocking(move || {
+                    let history = me.active.read().history.clone();
+                    me.store.prune(
+                        now_millis(),
+                        &history.per_severity(),
+                        history.default_retention.0,
+                    )
+                })
+                .await;
+                if let Ok(Err(e)) = pruned {
                     tracing::warn!(error = %e, "pruning the notification store failed");
                 }
             }
+            let now = now_millis();
             let orphans = last_orphans.elapsed() >= Duration::from_secs(1);
             if orphans {
                 last_orphans = Instant::now();
             }
-            if let Err(e) = self.start_due(now, orphans) {
+            let timed = now >= self.next_scan.load(Ordering::SeqCst)
+                || std::mem::take(&mut self.sched.lock().rescan);
+            if timed {
+                self.next_scan.store(i64::MAX, Ordering::SeqCst);
+            }
+            if let Err(e) = self.start_due(now, timed, orphans) {
                 tracing::error!(error = %e, "reading the outbox failed");
+                self.sched.lock().rescan = true;
+            }
+            if timed {
+                let next = match self.store.next_due_after(now) {
+                    Ok(Some(t)) => t.min(now + SCAN_EVERY_MS),
+                    _ => now + SCAN_EVERY_MS,
+                };
+                self.next_scan.fetch_min(next, Ordering::SeqCst);
             }
             // The gauges count every pending row: once a second, not on
             // every completion.
@@ -520,17 +770,12 @@ impl Deliverer {
                 last_gauges = Instant::now();
                 self.update_gauges(now);
             }
-            // Entries already due are in flight (their completion wakes the
-            // loop); otherwise sleep until the next one is due, at most 1 s.
-            let wait = match self.store.next_due() {
-                Ok(Some(next)) if next > now_millis() => {
-                    Duration::from_millis((next - now_millis()).clamp(10, 1000) as u64)
-                }
-                _ => Duration::from_secs(1),
-            };
+            // Completions and new entries wake the loop; otherwise it sleeps
+            // until the next retry or expiry, at most 1 s.
+            let wait = (self.next_scan.load(Ordering::SeqCst) - now_millis()).clamp(1, 1000);
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
             }
         }
     }
@@ -544,59 +789,150 @@ impl Deliverer {
         }
     }
 
-    /// Starts what is due: expiries first, then, per receiver, as many
-    /// attempts as it has free slots (so a receiver with a backlog or one
-    /// that hangs never hides another's due entries), then, with `orphans`,
-    /// the entries of receivers no longer configured (they fail at once;
-    /// that query reads every due row, so the caller asks for it once a
-    /// second). Only cheap key rows are read; an entry is loaded when its
-    /// attempt starts.
-    fn start_due(self: &Arc<Self>, now: Timestamp, orphans: bool) -> Result<(), String> {
-        let in_flight = |key: &IntegrationKey, group: &str| {
-            self.in_flight
-                .lock()
-                .contains(&(key.clone(), group.to_string()))
+    /// Reads due entries of the outbox that are not held, unless a
+    /// recording overlaps the read (then `None`, and the next round scans
+    /// again). Each entry is read after it was found not held and kept only
+    /// if still pending, so an attempt that ended meanwhile is not repeated.
+    fn scan(
+        &self,
+        now: Timestamp,
+        scope: DueScope<'_>,
+        limit: usize,
+    ) -> Result<Option<Vec<OutboxEntry>>, String> {
+        let generation = {
+            let sched = self.sched.lock();
+            if sched.recording > 0 {
+                drop(sched);
+                self.sched.lock().rescan = true;
+                return Ok(None);
+            }
+            sched.generation
         };
-        let flying = self.in_flight.lock().len();
-        for (id, key, group) in self.store.due_keys(now, DueScope::Expired, 256 + flying)? {
-            // Expiry wins over an attempt that is due at the same time.
-            if !in_flight(&key, &group) {
-                if let Some(entry) = self.store.entry(id)? {
-                    self.expire(&entry, now);
+        let keys = self.store.due_keys(now, scope, limit)?;
+        let fresh: Vec<i64> = {
+            let sched = self.sched.lock();
+            keys.iter()
+                .map(|(id, _, _)| *id)
+                .filter(|id| !sched.held(*id))
+                .collect()
+        };
+        let mut entries = Vec::with_capacity(fresh.len());
+        for id in fresh {
+            if let Some(entry) = self.store.entry(id)? {
+                if entry.state == EntryState::Pending {
+                    entries.push(entry);
                 }
+            }
+        }
+        let mut sched = self.sched.lock();
+        if sched.recording > 0 || sched.generation != generation {
+            sched.rescan = true;
+            return Ok(None);
+        }
+        if keys.len() >= limit {
+            if let DueScope::Receiver(r) = scope {
+                sched.backlog.insert(r.to_string());
+            }
+        }
+        entries.retain(|e| !sched.held(e.id));
+        Ok(Some(entries))
+    }
+
+    /// Starts what is due: with `timed`, expiries first; then, per
+    /// receiver, as many queued entries as it has free slots (so a receiver
+    /// with a backlog or one that hangs never holds up another), reading
+    /// due entries from the outbox first when its queue is empty and the
+    /// round is `timed` or it has a backlog; then, with `orphans`, the
+    /// entries of receivers no longer configured (they fail at once; that
+    /// query reads every due row, so the caller asks for it once a second).
+    fn start_due(
+        self: &Arc<Self>,
+        now: Timestamp,
+        timed: bool,
+        orphans: bool,
+    ) -> Result<(), String> {
+        if timed {
+            let flying = self.sched.lock().flying.len();
+            if let Some(expired) = self.scan(now, DueScope::Expired, 256 + flying)? {
+                for entry in expired {
+                    self.sched.lock().fly(&entry);
+                    self.spawn_expire(entry, now);
+                }
+            }
+            // Queued entries past their expiry (their attempt is not due
+            // before it any more).
+            let late: Vec<OutboxEntry> = {
+                let mut sched = self.sched.lock();
+                let ids: Vec<i64> = sched
+                    .queued
+                    .values()
+                    .filter(|e| e.expires <= now)
+                    .map(|e| e.id)
+                    .collect();
+                ids.into_iter()
+                    .filter_map(|id| {
+                        let entry = sched.unqueue(id)?;
+                        sched.fly(&entry);
+                        Some(entry)
+                    })
+                    .collect()
+            };
+            for entry in late {
+                self.spawn_expire(entry, now);
             }
         }
         let names: Vec<String> = self.active.read().receivers.keys().cloned().collect();
         for name in &names {
             let semaphore = self.semaphore(name);
-            let free = semaphore.available_permits();
-            if free == 0 {
+            if semaphore.available_permits() == 0 {
+                if timed {
+                    self.sched.lock().backlog.insert(name.clone());
+                }
                 continue;
             }
-            let mut started = 0;
-            let scope = DueScope::Receiver(name);
-            for (id, key, group) in self.store.due_keys(now, scope, free + flying)? {
-                if started == free {
-                    break;
+            let scan = {
+                let mut sched = self.sched.lock();
+                if !sched.queue_is_empty(name) {
+                    if timed {
+                        sched.backlog.insert(name.clone());
+                    }
+                    false
+                } else {
+                    sched.backlog.remove(name) || timed
                 }
-                if in_flight(&key, &group) {
-                    continue;
+            };
+            if scan {
+                let flying = self.sched.lock().flying_of(name);
+                let scope = DueScope::Receiver(name);
+                if let Some(found) = self.scan(now, scope, SCAN_BATCH + flying)? {
+                    let mut sched = self.sched.lock();
+                    for entry in found {
+                        sched.enqueue(entry);
+                    }
                 }
+            }
+            loop {
                 let Ok(permit) = Arc::clone(&semaphore).try_acquire_owned() else {
                     break;
                 };
-                if let Some(entry) = self.store.entry(id)? {
-                    self.start_attempt(entry, Some(permit));
-                    started += 1;
-                }
+                let Some(entry) = self.sched.lock().next(name) else {
+                    break;
+                };
+                self.start_attempt(entry, Some(permit));
             }
         }
-        if !orphans {
-            return Ok(());
-        }
-        for (id, key, group) in self.store.due_keys(now, DueScope::NotIn(&names), 256)? {
-            if !in_flight(&key, &group) {
-                if let Some(entry) = self.store.entry(id)? {
+        if orphans {
+            if let Some(found) = self.scan(now, DueScope::NotIn(&names), 256)? {
+                for entry in found {
+                    let mut sched = self.sched.lock();
+                    if sched
+                        .flying_groups
+                        .contains(&(entry.key.clone(), entry.group_key.clone()))
+                    {
+                        continue;
+                    }
+                    sched.fly(&entry);
+                    drop(sched);
                     self.start_attempt(entry, None);
                 }
             }
@@ -613,34 +949,58 @@ impl Deliverer {
         )
     }
 
-    /// Runs one attempt of `entry` on its own task, holding `permit` (the
-    /// receiver's slot) until it ends.
+    /// Runs one attempt of `entry` (already in flight) on its own task,
+    /// holding `permit` (the receiver's slot) until the receiver answered;
+    /// the entry lands when the outcome is committed.
     fn start_attempt(
         self: &Arc<Self>,
         entry: OutboxEntry,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) {
-        let flight = (entry.key.clone(), entry.group_key.clone());
-        if !self.in_flight.lock().insert(flight.clone()) {
-            return;
-        }
         let me = Arc::clone(self);
         tokio::spawn(async move {
-            me.attempt(&entry).await;
-            drop(permit);
-            me.in_flight.lock().remove(&flight);
+            me.attempt(&entry, permit).await;
+            me.sched.lock().land(&entry);
             me.wake.notify_one();
         });
     }
 
-    fn expire(&self, entry: &OutboxEntry, now: Timestamp) {
-        let result = self.store.transaction(|tx| {
-            tx.finish(entry.id, EntryState::Expired, false, &entry.last_error, now)
+    /// Runs `work` in the writer's next group commit and waits for it.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&store::Tx<'_>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.store.submit(work, move |r| {
+            let _ = tx.send(r);
         });
+        rx.await
+            .unwrap_or_else(|_| Err("the notification store closed".to_string()))
+    }
+
+    /// Expires `entry` (already in flight) on its own task.
+    fn spawn_expire(self: &Arc<Self>, entry: OutboxEntry, now: Timestamp) {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            me.expire(&entry, now).await;
+            me.sched.lock().land(&entry);
+            me.wake.notify_one();
+        });
+    }
+
+    async fn expire(&self, entry: &OutboxEntry, now: Timestamp) {
+        let (id, error) = (entry.id, entry.last_error.clone());
+        let result = self
+            .write(move |tx| tx.finish(id, EntryState::Expired, false, &error, now))
+            .await;
         if let Err(e) = result {
             tracing::error!(error = %e, "outbox update failed");
             return;
         }
+        self.report_expired(entry);
+    }
+
+    fn report_expired(&self, entry: &OutboxEntry) {
         let mut labels = integration_label(&entry.key);
         labels.push(("reason".into(), "expired".into()));
         self.metrics.failed.get_or_create(&labels).inc();
@@ -655,7 +1015,11 @@ impl Deliverer {
     }
 
     /// One attempt of one entry, and its bookkeeping.
-    async fn attempt(&self, entry: &OutboxEntry) {
+    async fn attempt(
+        &self,
+        entry: &OutboxEntry,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
         let now = now_millis();
         let active = self.active.read().clone();
         // Already delivered by an earlier entry with the same content?
@@ -677,7 +1041,8 @@ impl Deliverer {
                 FailReason::Other,
                 false,
                 now,
-            );
+            )
+            .await;
             return;
         };
         if !needs_update(
@@ -688,15 +1053,12 @@ impl Deliverer {
             entry.repeat_interval,
             entry.created,
         ) {
-            let _ = self.store.transaction(|tx| {
-                tx.finish(
-                    entry.id,
-                    EntryState::Superseded,
-                    false,
-                    "already delivered",
-                    now,
-                )
-            });
+            let id = entry.id;
+            let _ = self
+                .write(move |tx| {
+                    tx.finish(id, EntryState::Superseded, false, "already delivered", now)
+                })
+                .await;
             self.metrics.superseded.inc();
             return;
         }
@@ -709,7 +1071,8 @@ impl Deliverer {
                     FailReason::Other,
                     false,
                     now,
-                );
+                )
+                .await;
                 return;
             }
         };
@@ -727,27 +1090,35 @@ impl Deliverer {
                 &active.external_url,
             )
             .await;
+        // The receiver's slot is free; the group stays in flight until the
+        // outcome is committed.
+        drop(permit);
+        self.wake.notify_one();
         self.metrics
             .latency
             .get_or_create(&label)
             .observe(started.elapsed().as_secs_f64());
         self.metrics.requests.get_or_create(&label).inc();
+        #[cfg(test)]
+        if self.forget_outcomes.load(Ordering::SeqCst) {
+            // As if the process died before the commit: the entry stays
+            // pending and in flight.
+            std::future::pending::<()>().await;
+        }
         let now = now_millis();
+        let id = entry.id;
         match outcome {
             Outcome::Delivered { answer } => {
                 let log_expiry = log_expiry(active.settings.retention.0, entry.repeat_interval);
-                let result = self.store.transaction(|tx| {
-                    tx.attempted(entry.id, now, "delivered", &answer)?;
-                    tx.finish(entry.id, EntryState::Delivered, true, "", now)?;
-                    tx.log(
-                        &entry.key,
-                        &entry.group_key,
-                        &entry.firing,
-                        &entry.resolved,
-                        now,
-                        log_expiry,
-                    )
-                });
+                let (key, group_key) = (entry.key.clone(), entry.group_key.clone());
+                let (firing, resolved) = (entry.firing.clone(), entry.resolved.clone());
+                let result = self
+                    .write(move |tx| {
+                        tx.attempted(id, now, "delivered", &answer)?;
+                        tx.finish(id, EntryState::Delivered, true, "", now)?;
+                        tx.log(&key, &group_key, &firing, &resolved, now, log_expiry)
+                    })
+                    .await;
                 if let Err(e) = result {
                     tracing::error!(error = %e, integration = %entry.key, "recording a delivery failed");
                 }
@@ -761,29 +1132,35 @@ impl Deliverer {
             Outcome::Retry {
                 error,
                 after,
-                reason,
+                reason: _,
             } => {
                 self.metrics.requests_failed.get_or_create(&label).inc();
                 let delay = after.unwrap_or_else(|| backoff(entry.attempts + 1, entry.id));
                 let next = now + delay.as_millis() as i64;
-                if next >= entry.expires {
-                    let _ = self.store.transaction(|tx| {
-                        tx.attempted(entry.id, now, "retry", &error)?;
-                        tx.retry(entry.id, next, &error)
-                    });
+                let expires = next >= entry.expires;
+                let message = error.clone();
+                let result = self
+                    .write(move |tx| {
+                        tx.attempted(id, now, "retry", &message)?;
+                        tx.retry(id, next, &message)?;
+                        if expires {
+                            tx.finish(id, EntryState::Expired, false, &message, now)?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "outbox update failed");
+                    return;
+                }
+                if expires {
                     let mut e = entry.clone();
                     e.attempts += 1;
                     e.last_error = error;
-                    let _ = reason;
-                    self.expire(&e, now);
+                    self.report_expired(&e);
                     return;
                 }
-                if let Err(e) = self.store.transaction(|tx| {
-                    tx.attempted(entry.id, now, "retry", &error)?;
-                    tx.retry(entry.id, next, &error)
-                }) {
-                    tracing::error!(error = %e, "outbox update failed");
-                }
+                self.next_scan.fetch_min(next, Ordering::SeqCst);
                 tracing::warn!(
                     integration = %entry.key,
                     group_key = %entry.group_key,
@@ -795,12 +1172,12 @@ impl Deliverer {
             }
             Outcome::Failed { error, reason } => {
                 self.metrics.requests_failed.get_or_create(&label).inc();
-                self.fail(entry, &error, reason, true, now);
+                self.fail(entry, &error, reason, true, now).await;
             }
         }
     }
 
-    fn fail(
+    async fn fail(
         &self,
         entry: &OutboxEntry,
         error: &str,
@@ -808,12 +1185,16 @@ impl Deliverer {
         attempted: bool,
         now: Timestamp,
     ) {
-        if let Err(e) = self.store.transaction(|tx| {
-            if attempted {
-                tx.attempted(entry.id, now, "failed", error)?;
-            }
-            tx.finish(entry.id, EntryState::Failed, attempted, error, now)
-        }) {
+        let (id, message) = (entry.id, error.to_string());
+        if let Err(e) = self
+            .write(move |tx| {
+                if attempted {
+                    tx.attempted(id, now, "failed", &message)?;
+                }
+                tx.finish(id, EntryState::Failed, attempted, &message, now)
+            })
+            .await
+        {
             tracing::error!(error = %e, "outbox update failed");
         }
         let mut labels = integration_label(&entry.key);
@@ -826,6 +1207,51 @@ impl Deliverer {
             "notification failed, not retried"
         );
     }
+}
+
+/// Writes one integration's part of a flush: returns how many undelivered
+/// entries of its group it superseded and the new entry's id, if one was
+/// needed.
+fn write_prepared(tx: &store::Tx<'_>, p: &Prepared<'_>) -> rusqlite::Result<(usize, Option<i64>)> {
+    let (n, key) = (p.n, &p.built.key);
+    let last = tx.log_entry(key, &n.group_key, n.now)?;
+    let superseded = tx.supersede(key, &n.group_key, n.now)?;
+    if !needs_update(
+        last.as_ref(),
+        &p.firing,
+        &p.resolved,
+        p.built.send_resolved,
+        n.repeat_interval,
+        n.now,
+    ) {
+        return Ok((superseded, None));
+    }
+    let Some(json) = &p.json else {
+        // Only resolved alerts and no send_resolved: nothing to send, but
+        // the log must forget the firing ones (Alertmanager's RetryStage
+        // passes, SetNotifiesStage logs).
+        tx.log(
+            key,
+            &n.group_key,
+            &p.firing,
+            &p.resolved,
+            n.now,
+            p.log_expiry,
+        )?;
+        return Ok((superseded, None));
+    };
+    let id = tx.insert(&NewEntry {
+        key,
+        group_key: &n.group_key,
+        payload: json,
+        firing: &p.firing,
+        resolved: &p.resolved,
+        repeat_interval: n.repeat_interval,
+        now: n.now,
+        expires: p.expires,
+        severity: &p.severity,
+    })?;
+    Ok((superseded, Some(id)))
 }
 
 /// Delivers `n` to every integration of its receiver now, without the
@@ -878,12 +1304,15 @@ pub fn backoff(n: u32, salt: i64) -> Duration {
 
 impl Delivery for Deliverer {
     fn notify(&self, notification: Notification) {
-        if let Err(e) = self.record(&notification) {
+        self.notify_all(vec![notification]);
+    }
+
+    fn notify_all(&self, batch: Vec<Notification>) {
+        if let Err(e) = self.record_all(&batch) {
             tracing::error!(
-                receiver = %notification.receiver,
-                group_key = %notification.group_key,
+                notifications = batch.len(),
                 error = %e,
-                "recording a notification in the outbox failed"
+                "recording notifications in the outbox failed"
             );
         }
     }

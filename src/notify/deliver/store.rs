@@ -3,14 +3,25 @@
 //! directory's `bellwether.db` on their own connection, so that marking an
 //! entry delivered and logging it in the nflog is one transaction.
 //!
+//! Two connections: one writes (behind a mutex), one reads (the worker's
+//! due scans, the notification log before an attempt, the history), so a
+//! large write never holds up a read (WAL mode). Writes that need not block
+//! their caller go through [`DeliveryStore::submit`]: a writer thread
+//! commits whatever has been submitted meanwhile in one transaction (group
+//! commit), each job in its own savepoint, and reports each job's result
+//! only after the commit.
+//!
 //! This file owns the SQL; the decisions (dedup, retry) are the caller's.
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::model::Timestamp;
 
@@ -111,8 +122,22 @@ pub struct OutboxEntry {
     pub last_error: String,
 }
 
+/// What a job's caller hears after the commit: the job's result, or the
+/// commit's error.
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A job of the writer thread: runs in its savepoint, says whether it
+/// succeeded (else its savepoint is rolled back) and what to reply.
+/// Called with the transaction, or with the error that kept it from starting.
+type Job = Box<dyn FnOnce(Result<&Tx<'_>, &str>) -> (bool, Reply) + Send>;
+
+/// The most jobs committed in one transaction.
+const MAX_GROUP_COMMIT: usize = 4096;
+
 pub struct DeliveryStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
+    reader: Mutex<Connection>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 type Res<T> = Result<T, String>;
@@ -304,9 +329,67 @@ impl DeliveryStore {
             "CREATE INDEX IF NOT EXISTS notify_outbox_created ON notify_outbox (created)",
         )
         .map_err(err)?;
+        let reader = Connection::open(&path).map_err(err)?;
+        reader.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let writing = Arc::clone(&conn);
+        let writer = std::thread::Builder::new()
+            .name("notify-store".into())
+            .spawn(move || write_jobs(&writing, &queue))
+            .map_err(|e| format!("notification store: starting its writer thread: {e}"))?;
         Ok(DeliveryStore {
-            conn: Mutex::new(conn),
+            conn,
+            reader: Mutex::new(reader),
+            jobs: Mutex::new(Some(jobs)),
+            writer: Mutex::new(Some(writer)),
         })
+    }
+
+    /// Runs `work` on the writer thread in a transaction shared with the
+    /// other jobs submitted meanwhile (its own savepoint: a failing job
+    /// rolls back only itself), then calls `done` with its result once the
+    /// transaction is committed — or with the commit's error. Never blocks
+    /// on SQLite; `done` runs on the writer thread and must be quick.
+    pub fn submit<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Tx<'_>) -> rusqlite::Result<T> + Send + 'static,
+        done: impl FnOnce(Result<T, String>) + Send + 'static,
+    ) {
+        let job: Job = Box::new(move |tx| {
+            let result = match tx {
+                Ok(tx) => work(tx).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                done(match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(e),
+                })
+            });
+            (ok, reply)
+        });
+        let sent = match self.jobs.lock().as_ref() {
+            Some(jobs) => jobs.send(job).map_err(|mpsc::SendError(job)| job),
+            None => Err(job),
+        };
+        if let Err(job) = sent {
+            // The writer is gone (the store is closing): write here.
+            commit_jobs(&self.conn, vec![job]);
+        }
+    }
+
+    /// Waits until every job submitted before is committed.
+    pub fn flush(&self) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(
+            |_| Ok(()),
+            move |_| {
+                let _ = tx.send(());
+            },
+        );
+        let _ = rx.recv();
     }
 
     /// The nflog entry of a group and integration, unless expired at `now`.
@@ -316,14 +399,16 @@ impl DeliveryStore {
         group_key: &str,
         now: Timestamp,
     ) -> Res<Option<LogEntry>> {
-        let conn = self.conn.lock();
+        let conn = self.reader.lock();
         log_entry(&conn, key, group_key, now).map_err(|e| e.to_string())
     }
 
     /// Runs `f` in one transaction.
     pub fn transaction<T>(&self, f: impl FnOnce(&Tx<'_>) -> rusqlite::Result<T>) -> Res<T> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| e.to_string())?;
         let out = f(&Tx(&tx)).map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
         Ok(out)
@@ -338,7 +423,7 @@ impl DeliveryStore {
         scope: DueScope<'_>,
         limit: usize,
     ) -> Res<Vec<(i64, IntegrationKey, String)>> {
-        let conn = self.conn.lock();
+        let conn = self.reader.lock();
         let e = |e: rusqlite::Error| e.to_string();
         let mut args: Vec<rusqlite::types::Value> = vec![now.into(), (limit as i64).into()];
         let order = match scope {
@@ -386,36 +471,43 @@ impl DeliveryStore {
         rows.collect::<Result<_, _>>().map_err(e)
     }
 
-    /// When the next pending entry is due (its attempt or its expiry).
-    pub fn next_due(&self) -> Res<Option<Timestamp>> {
-        let conn = self.conn.lock();
-        conn.query_row(
-            // Two index lookups: a MIN over both columns at once would
-            // read every pending row, on every wake of the worker.
-            "SELECT MIN(
-                 (SELECT MIN(next_attempt) FROM notify_outbox WHERE state = 'pending'),
-                 (SELECT MIN(expires) FROM notify_outbox WHERE state = 'pending'))",
-            [],
-            |r| r.get::<_, Option<i64>>(0),
-        )
-        .map_err(|e| e.to_string())
+    /// When the next pending entry becomes due after `now` (its attempt or
+    /// its expiry): two index lookups.
+    pub fn next_due_after(&self, now: Timestamp) -> Res<Option<Timestamp>> {
+        let conn = self.reader.lock();
+        let (attempt, expiry) = conn
+            .prepare_cached(
+                "SELECT
+                     (SELECT MIN(next_attempt) FROM notify_outbox
+                      WHERE state = 'pending' AND next_attempt > ?1),
+                     (SELECT MIN(expires) FROM notify_outbox
+                      WHERE state = 'pending' AND expires > ?1)",
+            )
+            .and_then(|mut s| {
+                s.query_row([now], |r| {
+                    Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+                })
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(match (attempt, expiry) {
+            (Some(a), Some(e)) => Some(a.min(e)),
+            (a, e) => a.or(e),
+        })
     }
 
     /// An entry by id.
     pub fn entry(&self, id: i64) -> Res<Option<OutboxEntry>> {
-        let conn = self.conn.lock();
-        conn.query_row(
-            &format!("SELECT {ENTRY_COLUMNS} FROM notify_outbox WHERE id = ?1"),
-            [id],
-            read_entry,
-        )
-        .optional()
+        let conn = self.reader.lock();
+        conn.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM notify_outbox WHERE id = ?1"
+        ))
+        .and_then(|mut s| s.query_row([id], read_entry).optional())
         .map_err(|e| e.to_string())
     }
 
     /// Every entry, oldest first (tests and inspection).
     pub fn entries(&self) -> Res<Vec<OutboxEntry>> {
-        let conn = self.conn.lock();
+        let conn = self.reader.lock();
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT {ENTRY_COLUMNS} FROM notify_outbox ORDER BY id"
@@ -427,7 +519,7 @@ impl DeliveryStore {
 
     /// Number of pending entries and the creation time of the oldest.
     pub fn pending_stats(&self) -> Res<(i64, Option<Timestamp>)> {
-        let conn = self.conn.lock();
+        let conn = self.reader.lock();
         conn.query_row(
             "SELECT COUNT(*), MIN(created) FROM notify_outbox WHERE state = 'pending'",
             [],
@@ -499,7 +591,7 @@ impl DeliveryStore {
         limit: usize,
         mut keep: impl FnMut(&OutboxEntry) -> bool,
     ) -> Res<Vec<HistoryEntry>> {
-        let conn = self.conn.lock();
+        let conn = self.reader.lock();
         let e = |e: rusqlite::Error| e.to_string();
         let mut sql = format!(
             "SELECT {ENTRY_COLUMNS}, severity, finished FROM notify_outbox \
@@ -569,15 +661,80 @@ impl DeliveryStore {
     }
 }
 
+impl Drop for DeliveryStore {
+    /// Commits what was submitted, then ends the writer thread.
+    fn drop(&mut self) {
+        self.jobs.lock().take();
+        if let Some(writer) = self.writer.lock().take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The writer thread: takes the jobs waiting (at least one, at most
+/// [`MAX_GROUP_COMMIT`]) and commits them together, until the store closes.
+fn write_jobs(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP_COMMIT {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_jobs(conn, jobs);
+    }
+}
+
+fn commit_jobs(conn: &Mutex<Connection>, jobs: Vec<Job>) {
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut conn = conn.lock();
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = e.to_string();
+            for job in jobs {
+                job(Err(&e)).1(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    for job in jobs {
+        let t = Tx(&tx);
+        if let Err(e) = t.0.execute_batch("SAVEPOINT job") {
+            let e = e.to_string();
+            job(Err(&e)).1(Err(e));
+            continue;
+        }
+        let (ok, reply) = job(Ok(&t));
+        let end = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        match t.0.execute_batch(end) {
+            Ok(()) => replies.push(reply),
+            Err(e) => reply(Err(e.to_string())),
+        }
+    }
+    let commit = tx.commit().map_err(|e| e.to_string());
+    drop(conn);
+    for reply in replies {
+        reply(commit.clone());
+    }
+}
+
 fn log_entry(
     conn: &Connection,
     key: &IntegrationKey,
     group_key: &str,
     now: Timestamp,
 ) -> rusqlite::Result<Option<LogEntry>> {
-    conn.query_row(
+    let mut stmt = conn.prepare_cached(
         "SELECT firing, resolved, timestamp FROM notify_log
          WHERE receiver = ?1 AND integration = ?2 AND idx = ?3 AND group_key = ?4 AND expires > ?5",
+    )?;
+    stmt.query_row(
         params![
             key.receiver,
             key.integration,
@@ -600,6 +757,27 @@ fn log_entry(
 pub struct Tx<'a>(&'a rusqlite::Transaction<'a>);
 
 impl Tx<'_> {
+    /// One statement, prepared once per connection.
+    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.0.prepare_cached(sql)?.execute(p)
+    }
+
+    /// Runs `f` in a savepoint: if it fails, what it wrote is rolled back
+    /// and the rest of the transaction stands.
+    pub fn isolated<T>(&self, f: impl FnOnce(&Self) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        self.0.execute_batch("SAVEPOINT one")?;
+        match f(self) {
+            Ok(v) => {
+                self.0.execute_batch("RELEASE one")?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.0.execute_batch("ROLLBACK TO one; RELEASE one")?;
+                Err(e)
+            }
+        }
+    }
+
     pub fn log_entry(
         &self,
         key: &IntegrationKey,
@@ -620,7 +798,7 @@ impl Tx<'_> {
         now: Timestamp,
         expires_after: Duration,
     ) -> rusqlite::Result<()> {
-        self.0.execute(
+        self.exec(
             "INSERT OR REPLACE INTO notify_log
              (receiver, integration, idx, group_key, firing, resolved, timestamp, expires)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -646,7 +824,7 @@ impl Tx<'_> {
         group_key: &str,
         now: Timestamp,
     ) -> rusqlite::Result<usize> {
-        self.0.execute(
+        self.exec(
             "UPDATE notify_outbox SET state = 'superseded', finished = ?5
              WHERE receiver = ?1 AND integration = ?2 AND idx = ?3 AND group_key = ?4
                AND state = 'pending'",
@@ -662,7 +840,7 @@ impl Tx<'_> {
 
     /// Writes a new pending entry, due at once; returns its id.
     pub fn insert(&self, e: &NewEntry<'_>) -> rusqlite::Result<i64> {
-        self.0.execute(
+        self.exec(
             "INSERT INTO notify_outbox
              (receiver, integration, idx, group_key, payload, firing, resolved, repeat_ms,
               created, attempts, next_attempt, expires, state, severity)
@@ -699,7 +877,7 @@ impl Tx<'_> {
         } else {
             " AND state = 'pending'"
         };
-        self.0.execute(
+        self.exec(
             &format!(
                 "UPDATE notify_outbox SET state = ?2, attempts = attempts + ?3, last_error = ?4,
                  finished = ?5 WHERE id = ?1{guard}"
@@ -717,7 +895,7 @@ impl Tx<'_> {
         outcome: &str,
         answer: &str,
     ) -> rusqlite::Result<()> {
-        self.0.execute(
+        self.exec(
             "INSERT INTO notify_attempts (outbox_id, at, outcome, answer) VALUES (?1, ?2, ?3, ?4)",
             params![id, at, outcome, truncate_answer(answer)],
         )?;
@@ -726,7 +904,7 @@ impl Tx<'_> {
 
     /// Schedules another attempt of a pending entry.
     pub fn retry(&self, id: i64, next: Timestamp, error: &str) -> rusqlite::Result<()> {
-        self.0.execute(
+        self.exec(
             "UPDATE notify_outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3
              WHERE id = ?1 AND state = 'pending'",
             params![id, next, error],
@@ -1019,5 +1197,92 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    /// Jobs submitted together share a transaction, each in its savepoint:
+    /// a failing job rolls back only its own writes, and each job hears
+    /// its result only once the transaction is committed.
+    #[test]
+    fn submitted_jobs_commit_together_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DeliveryStore::open(dir.path()).unwrap();
+        let db = dir.path().join("bellwether.db");
+        let (tx, rx) = mpsc::channel();
+        for (i, fails) in [(0, false), (1, true), (2, false)] {
+            let tx = tx.clone();
+            let db = db.clone();
+            store.submit(
+                move |t| {
+                    let set = FingerprintSet::new();
+                    let id = t.insert(&NewEntry {
+                        key: &key(),
+                        group_key: &format!("g{i}"),
+                        payload: "{}",
+                        firing: &set,
+                        resolved: &set,
+                        repeat_interval: Duration::from_secs(60),
+                        now: 1,
+                        expires: 2,
+                        severity: "",
+                    })?;
+                    if fails {
+                        return Err(rusqlite::Error::QueryReturnedNoRows);
+                    }
+                    Ok(id)
+                },
+                move |result: Result<i64, String>| {
+                    // Committed already: another connection sees it.
+                    let conn = Connection::open(&db).unwrap();
+                    let visible: i64 = conn
+                        .query_row(
+                            "SELECT COUNT(*) FROM notify_outbox WHERE group_key = ?1",
+                            [format!("g{i}")],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    tx.send((i, result.is_ok(), visible)).unwrap();
+                },
+            );
+        }
+        let mut results: Vec<_> = (0..3).map(|_| rx.recv().unwrap()).collect();
+        results.sort();
+        assert_eq!(results, [(0, true, 1), (1, false, 0), (2, true, 1)]);
+        let groups: Vec<String> = store
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.group_key)
+            .collect();
+        assert_eq!(groups, ["g0", "g2"]);
+    }
+
+    #[test]
+    fn jobs_submitted_before_closing_are_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = DeliveryStore::open(dir.path()).unwrap();
+            for i in 0..100 {
+                store.submit(
+                    move |t| {
+                        t.log(
+                            &key(),
+                            &format!("g{i}"),
+                            &FingerprintSet::new(),
+                            &FingerprintSet::new(),
+                            1,
+                            Duration::from_secs(10),
+                        )
+                    },
+                    |_| {},
+                );
+            }
+        }
+        let store = DeliveryStore::open(dir.path()).unwrap();
+        for i in 0..100 {
+            assert!(store
+                .log_entry(&key(), &format!("g{i}"), 2)
+                .unwrap()
+                .is_some());
+        }
     }
 }

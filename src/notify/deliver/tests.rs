@@ -527,3 +527,141 @@ async fn a_hanging_receiver_does_not_stall_the_others() {
     d.stop();
     worker.await.unwrap();
 }
+
+/// `n` flushes of different groups, as one dispatcher round.
+fn round(n: usize, now: i64) -> Vec<Notification> {
+    (0..n)
+        .map(|i| {
+            let mut f = flush(vec![alert(&format!("A{i}"), 0)], now);
+            f.group_key = format!("{{}}:{{alertname=\"A{i}\"}}");
+            f
+        })
+        .collect()
+}
+
+/// A round's notifications are written in one transaction: the receiver,
+/// reading the outbox through its own connection while each request is
+/// made, always finds every entry of the round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_is_durable_before_any_attempt() {
+    const N: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bellwether.db");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let record = Arc::clone(&record);
+            let db = db.clone();
+            async move {
+                let conn = rusqlite::Connection::open(&db).unwrap();
+                let rows: i64 = conn
+                    .query_row("SELECT COUNT(*) FROM notify_outbox", [], |r| r.get(0))
+                    .unwrap();
+                record.lock().push(rows);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let d = Deliverer::open(dir.path(), &config(&url, ""), "", &mut Registry::default()).unwrap();
+    let worker = d.spawn();
+    let batch = round(N, now_millis());
+    let handed = Arc::clone(&d);
+    tokio::task::spawn_blocking(move || handed.notify_all(batch))
+        .await
+        .unwrap();
+    wait_for(
+        || states(&d) == vec![EntryState::Delivered; N],
+        Duration::from_secs(20),
+    )
+    .await;
+    let seen = seen.lock().clone();
+    assert_eq!(seen.len(), N, "one request per notification");
+    assert!(seen.iter().all(|&rows| rows == N as i64), "{seen:?}");
+    for i in 0..N {
+        let group = format!("{{}}:{{alertname=\"A{i}\"}}");
+        assert!(d
+            .store()
+            .log_entry(&key(), &group, now_millis())
+            .unwrap()
+            .is_some());
+    }
+    d.stop();
+    worker.await.unwrap();
+}
+
+/// A crash after the receivers answered but before the outcomes were
+/// committed: after the restart every notification is sent again (at least
+/// once), then recorded, and not sent a third time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_lost_in_a_crash_are_sent_again_after_restart() {
+    const N: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let (peer, url) = Peer::start(vec![]).await;
+    let now = now_millis();
+    {
+        let d =
+            Deliverer::open(dir.path(), &config(&url, ""), "", &mut Registry::default()).unwrap();
+        d.forget_outcomes.store(true, Ordering::SeqCst);
+        let worker = d.spawn();
+        d.notify_all(round(N, now));
+        wait_for(|| peer.count() == N, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(states(&d), vec![EntryState::Pending; N]);
+        d.stop();
+        worker.await.unwrap();
+    }
+    let d = Deliverer::open(dir.path(), &config(&url, ""), "", &mut Registry::default()).unwrap();
+    let worker = d.spawn();
+    wait_for(
+        || states(&d) == vec![EntryState::Delivered; N],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(peer.count(), 2 * N);
+    // The same round again: the notification log has them, nothing is sent.
+    d.notify_all(round(N, now_millis()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(peer.count(), 2 * N);
+    assert_eq!(d.store().entries().unwrap().len(), N);
+    d.stop();
+    worker.await.unwrap();
+}
+
+/// Many rounds at once, more than a receiver's slots: each notification
+/// is sent exactly once, and a newer flush of a group still queued
+/// replaces the older one in the queue as in the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_entries_are_sent_once_and_superseded_in_the_queue() {
+    let (peer, url) = Peer::start(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deliverer::open(dir.path(), &config(&url, ""), "", &mut Registry::default()).unwrap();
+    let now = now_millis();
+    // No worker yet: everything waits in the queue.
+    d.notify_all(round(300, now));
+    let mut newer = round(1, now + 1);
+    newer[0].alerts.push(alert("B", 0));
+    d.notify_all(newer);
+    let worker = d.spawn();
+    wait_for(|| peer.count() == 300, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(peer.count(), 300);
+    let bodies: Vec<Bytes> = peer.requests.lock().iter().map(|r| r.2.clone()).collect();
+    let mut groups = std::collections::HashSet::new();
+    for body in &bodies {
+        let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert!(groups.insert(body["groupKey"].as_str().unwrap().to_string()));
+        if body["groupKey"] == "{}:{alertname=\"A0\"}" {
+            assert_eq!(body["alerts"].as_array().unwrap().len(), 2);
+        }
+    }
+    let states = states(&d);
+    assert_eq!(states[0], EntryState::Superseded);
+    assert!(states[1..].iter().all(|s| *s == EntryState::Delivered));
+    d.stop();
+    worker.await.unwrap();
+}
