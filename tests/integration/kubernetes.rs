@@ -225,6 +225,41 @@ fn self_metric_labelled(daemon: &TestDaemon, name: &str) -> f64 {
     metric_value(&body, name).unwrap_or(0.0)
 }
 
+/// A fake API server answering a list of `pods` (given the annotated pod's
+/// metrics port) at resource version `rv`, its TLS certificate, a token file
+/// and the annotated pod's /metrics server.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    cert: std::path::PathBuf,
+    token: std::path::PathBuf,
+    metrics_port: u16,
+    state: Arc<Mutex<ApiState>>,
+    api_port: u16,
+}
+
+impl Fixture {
+    fn start(token_text: &str, rv: u32, pods: impl Fn(u16) -> Vec<serde_json::Value>) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = make_certificate(dir.path(), "apiserver", 2);
+        let token = dir.path().join("token");
+        std::fs::write(&token, format!("{token_text}\n")).expect("token");
+        let metrics_port = start_metrics_server();
+        let state = Arc::new(Mutex::new(ApiState {
+            list: pod_list(rv, pods(metrics_port)),
+            ..ApiState::default()
+        }));
+        let api_port = start_api_server(tls_server_config(&cert, &key), state.clone());
+        Fixture {
+            _dir: dir,
+            cert,
+            token,
+            metrics_port,
+            state,
+            api_port,
+        }
+    }
+}
+
 /// Waits until the annotated pod `web-7d4b9` of namespace `shop` has been
 /// scraped by the `kubernetes-pods` job on `metrics_port`, checks the sample
 /// and its relabelled labels, and returns them.
@@ -248,23 +283,20 @@ fn annotated_pod_sample(daemon: &TestDaemon, metrics_port: u16) -> serde_json::V
 
 #[test]
 fn pods_of_the_node_are_listed_watched_and_scraped() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = make_certificate(dir.path(), "apiserver", 2);
-    let token = dir.path().join("token");
-    std::fs::write(&token, "token-one\n").expect("token");
-    let metrics_port = start_metrics_server();
-    let state = Arc::new(Mutex::new(ApiState {
-        list: pod_list(
-            1000,
-            vec![
-                pod("web-7d4b9", "shop", 990, "Running", 0, Some(metrics_port)),
-                pod("worker-6c9f", "shop", 991, "Running", 2, None),
-                pod("backup-29118", "batch", 992, "Succeeded", 0, None),
-            ],
-        ),
-        ..ApiState::default()
-    }));
-    let api_port = start_api_server(tls_server_config(&cert, &key), state.clone());
+    let f = Fixture::start("token-one", 1000, |metrics_port| {
+        vec![
+            pod("web-7d4b9", "shop", 990, "Running", 0, Some(metrics_port)),
+            pod("worker-6c9f", "shop", 991, "Running", 2, None),
+            pod("backup-29118", "batch", 992, "Succeeded", 0, None),
+        ]
+    });
+    let (token, cert, metrics_port, state, api_port) = (
+        &f.token,
+        &f.cert,
+        f.metrics_port,
+        f.state.clone(),
+        f.api_port,
+    );
     let config = format!(
         r#"
 global:
@@ -444,7 +476,7 @@ scrape_configs:
 
     // A 410 ERROR event forces a re-list, with the token read again; the
     // next watch then answers 410 Gone by status, forcing another.
-    std::fs::write(&token, "token-two\n").expect("token");
+    std::fs::write(token, "token-two\n").expect("token");
     assert_eq!(
         self_metric_labelled(&daemon, "bellwether_kubernetes_relists_total"),
         0.0
@@ -497,22 +529,13 @@ scrape_configs:
 /// `prometheus.io/scrape: "true"` on its `prometheus.io/port` and `path`.
 #[test]
 fn annotated_pods_are_scraped_by_the_built_in_job() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = make_certificate(dir.path(), "apiserver", 2);
-    let token = dir.path().join("token");
-    std::fs::write(&token, "token\n").expect("token");
-    let metrics_port = start_metrics_server();
-    let state = Arc::new(Mutex::new(ApiState {
-        list: pod_list(
-            10,
-            vec![
-                pod("web-7d4b9", "shop", 9, "Running", 0, Some(metrics_port)),
-                pod("worker-6c9f", "shop", 8, "Running", 1, None),
-            ],
-        ),
-        ..ApiState::default()
-    }));
-    let api_port = start_api_server(tls_server_config(&cert, &key), state);
+    let f = Fixture::start("token", 10, |metrics_port| {
+        vec![
+            pod("web-7d4b9", "shop", 9, "Running", 0, Some(metrics_port)),
+            pod("worker-6c9f", "shop", 8, "Running", 1, None),
+        ]
+    });
+    let (token, cert, metrics_port, api_port) = (&f.token, &f.cert, f.metrics_port, f.api_port);
     let config = format!(
         r#"
 global:
