@@ -260,6 +260,20 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// A config whose Kubernetes collector talks to this fixture every
+    /// second, followed by `more` (keys of `collectors.kubernetes` indented
+    /// by 4, then other top-level sections).
+    fn config(&self, more: &str) -> String {
+        format!(
+            "global:\n  scrape_interval: 1s\ncollectors:\n  kubernetes:\n    enabled: true\n    api_server: https://127.0.0.1:{}\n    token_file: {}\n    ca_file: {}\n    node_name: {NODE}\n    interval: 1s\n{more}",
+            self.api_port,
+            self.token.display(),
+            self.cert.display(),
+        )
+    }
+}
+
 /// Waits until the annotated pod `web-7d4b9` of namespace `shop` has been
 /// scraped by the `kubernetes-pods` job on `metrics_port`, checks the sample
 /// and its relabelled labels, and returns them.
@@ -290,26 +304,9 @@ fn pods_of_the_node_are_listed_watched_and_scraped() {
             pod("backup-29118", "batch", 992, "Succeeded", 0, None),
         ]
     });
-    let (token, cert, metrics_port, state, api_port) = (
-        &f.token,
-        &f.cert,
-        f.metrics_port,
-        f.state.clone(),
-        f.api_port,
-    );
-    let config = format!(
-        r#"
-global:
-  scrape_interval: 1s
-collectors:
-  kubernetes:
-    enabled: true
-    api_server: https://127.0.0.1:{api_port}
-    token_file: {token}
-    ca_file: {cert}
-    node_name: {NODE}
-    interval: 1s
-    request_timeout: 5s
+    let (token, metrics_port, state) = (&f.token, f.metrics_port, f.state.clone());
+    let config = f.config(
+        r#"    request_timeout: 5s
 scrape_configs:
   - job_name: kubernetes-pods
     kubernetes_sd_configs:
@@ -334,8 +331,6 @@ scrape_configs:
       - source_labels: [__meta_kubernetes_pod_controller_kind]
         target_label: controller_kind
 "#,
-        token = token.display(),
-        cert = cert.display(),
     );
     let daemon = TestDaemon::start(&config);
 
@@ -535,23 +530,8 @@ fn annotated_pods_are_scraped_by_the_built_in_job() {
             pod("worker-6c9f", "shop", 8, "Running", 1, None),
         ]
     });
-    let (token, cert, metrics_port, api_port) = (&f.token, &f.cert, f.metrics_port, f.api_port);
-    let config = format!(
-        r#"
-global:
-  scrape_interval: 1s
-collectors:
-  kubernetes:
-    enabled: true
-    api_server: https://127.0.0.1:{api_port}
-    token_file: {token}
-    ca_file: {cert}
-    node_name: {NODE}
-    interval: 1s
-"#,
-        token = token.display(),
-        cert = cert.display(),
-    );
+    let metrics_port = f.metrics_port;
+    let config = f.config("");
     let daemon = TestDaemon::start(&config);
     annotated_pod_sample(&daemon, metrics_port);
     // The unannotated pod is dropped, and shows as such.
