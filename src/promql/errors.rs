@@ -364,6 +364,26 @@ mod tests {
         ),
     ];
 
+    proptest::proptest! {
+        /// Query text comes from the network: rewording an error never
+        /// panics, whatever the bytes (multi-byte characters next to
+        /// function names, quotes, unbalanced brackets).
+        #[test]
+        fn rewording_never_panics(query in "(rate|sum|abs|count_values|topk|[(){}\\[\\],\"'`:= ]|é|x|1|5m|\n){0,24}") {
+            if let Err(e) = crate::promql::parse(&query) {
+                // Always Prometheus's shape: `<line>:<col>: parse error: <what>`.
+                let (position, rest) = e.split_once(": parse error: ").unwrap_or(("", ""));
+                let (line, col) = position.split_once(':').unwrap_or(("", ""));
+                proptest::prop_assert!(
+                    line.parse::<usize>().is_ok_and(|l| l >= 1)
+                        && col.parse::<usize>().is_ok_and(|c| c >= 1)
+                        && !rest.is_empty(),
+                    "{:?}: {}", query, e
+                );
+            }
+        }
+    }
+
     #[test]
     fn positions_count_lines_and_bytes() {
         assert_eq!(position("up\n+\n", 5), "3:1");
