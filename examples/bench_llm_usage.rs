@@ -77,15 +77,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some((url, pid, clients)) = post_bodies::http_args() {
         let payloads: Vec<Vec<u8>> = (0..bodies).map(|i| body(per_body, i)).collect();
         let run = post_bodies::post_all(&url, pid, "application/json", &payloads, clients);
-        let total = per_body * bodies;
-        println!(
-            "HTTP {url}: {total} records ({bodies} bodies of {per_body}, {clients} clients), {} failed: {:.2} s wall, daemon {:.2} CPU-s, {:.0} records per daemon CPU-second, {:.0} records/s wall",
-            run.failures,
-            run.wall.as_secs_f64(),
-            run.server_cpu.as_secs_f64(),
-            total as f64 / run.server_cpu.as_secs_f64().max(0.01),
-            total as f64 / run.wall.as_secs_f64()
-        );
+        let how = format!("{bodies} bodies of {per_body}, {clients} clients");
+        run.report(&url, "records", per_body * bodies, &how);
         return Ok(());
     }
     let dir = tempfile::tempdir()?;

@@ -34,8 +34,9 @@ fn kv(k: &str, v: &str) -> KeyValue {
     }
 }
 
-/// One request: `points` cumulative sum points over 10 metrics, each point a series.
-fn request(points: usize, t_ms: u64, value: f64) -> Vec<u8> {
+/// One request: `points` cumulative sum points over 10 metrics, each point a
+/// series of the resource `service.instance.id` = `instance`.
+fn request(points: usize, instance: usize, t_ms: u64, value: f64) -> Vec<u8> {
     let per_metric = points / 10;
     let metrics = (0..10)
         .map(|m| Metric {
@@ -64,7 +65,7 @@ fn request(points: usize, t_ms: u64, value: f64) -> Vec<u8> {
             resource: Some(Resource {
                 attributes: vec![
                     kv("service.name", "bench"),
-                    kv("service.instance.id", "i-1"),
+                    kv("service.instance.id", &format!("i-{instance}")),
                 ],
                 ..Default::default()
             }),
@@ -79,12 +80,7 @@ fn request(points: usize, t_ms: u64, value: f64) -> Vec<u8> {
 }
 
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
+    post_bodies::cpu_of("/proc/self/stat").as_secs_f64()
 }
 
 fn main() {
@@ -92,29 +88,27 @@ fn main() {
     let points = args.first().copied().unwrap_or(10_000);
     let requests = args.get(1).copied().unwrap_or(100);
     if let Some((url, pid, clients)) = post_bodies::http_args() {
-        // Distinct series per client thread would change nothing here: the
-        // bodies are sent in order, 15 s of sample time apart.
+        // Client c sends bodies c, c + clients, … (post_all's split), so
+        // each client writes its own series (instance c) in time order:
+        // concurrent requests never reach a series out of order.
+        let clients = clients.max(1);
         let start_ms = bellwether::model::now_millis() as u64 - 3_600_000;
         let bodies: Vec<Vec<u8>> = (0..requests)
-            .map(|r| request(points, start_ms + r as u64 * 15_000, r as f64))
+            .map(|r| {
+                let step = (r / clients) as u64;
+                request(points, r % clients, start_ms + step * 15_000, step as f64)
+            })
             .collect();
         let run = post_bodies::post_all(&url, pid, "application/x-protobuf", &bodies, clients);
-        let total = points * requests;
-        println!(
-            "HTTP {url}: {total} data points ({requests} requests of {points}, {clients} clients), {} failed: {:.2} s wall, daemon {:.2} CPU-s, {:.0} points per daemon CPU-second, {:.0} points/s wall",
-            run.failures,
-            run.wall.as_secs_f64(),
-            run.server_cpu.as_secs_f64(),
-            total as f64 / run.server_cpu.as_secs_f64().max(0.01),
-            total as f64 / run.wall.as_secs_f64()
-        );
+        let how = format!("{requests} requests of {points}, {clients} clients");
+        run.report(&url, "data points", points * requests, &how);
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let storage = Storage::open(StorageOptions::new(dir.path())).expect("open store");
     let start_ms = bellwether::model::now_millis() as u64 - 3_600_000;
     let bodies: Vec<Vec<u8>> = (0..requests)
-        .map(|r| request(points, start_ms + r as u64 * 15_000, r as f64))
+        .map(|r| request(points, 1, start_ms + r as u64 * 15_000, r as f64))
         .collect();
     let cpu0 = cpu_seconds();
     let wall = std::time::Instant::now();

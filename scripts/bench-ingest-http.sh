@@ -38,14 +38,17 @@ start() {
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 peak_mib() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+# Sum of a counter's series on the daemon's /metrics (lines starting with $1).
+# What was refused must be 0, or the rates above count refused items.
+counter() { curl -s "http://127.0.0.1:$port/metrics" | awk -v n="$1" 'index($0, n) == 1 {s += $NF} END {print s + 0}'; }
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 start
 "$bin/examples/bench_otlp" "$points" "$requests" --http "http://127.0.0.1:$port/v1/metrics" "$pid" "$clients"
-echo "daemon peak RSS: $(peak_mib "$pid") MiB"
+echo "daemon peak RSS: $(peak_mib "$pid") MiB; samples stored: $(counter bellwether_storage_samples_appended_total), refused by the OTLP translation: $(counter bellwether_otlp_rejected_total), by the store: $(counter bellwether_storage_samples_refused_total)"
 stop
 start
 "$bin/examples/bench_llm_usage" "$records" "$bodies" --http "http://127.0.0.1:$port/api/v1/usage" "$pid" "$clients"
-echo "daemon peak RSS: $(peak_mib "$pid") MiB"
+echo "daemon peak RSS: $(peak_mib "$pid") MiB; records refused: $(counter 'bellwether_llm_usage_records_total{outcome="refused"}')"
 stop
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"

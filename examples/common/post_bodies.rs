@@ -35,6 +35,21 @@ pub struct HttpRun {
     pub failures: usize,
 }
 
+impl HttpRun {
+    /// One line: `total` items (`what`) sent as `how`, per daemon CPU-second
+    /// and per second of wall clock.
+    pub fn report(&self, url: &str, what: &str, total: usize, how: &str) {
+        println!(
+            "HTTP {url}: {total} {what} ({how}), {} failed: {:.2} s wall, daemon {:.2} CPU-s, {:.0} {what} per daemon CPU-second, {:.0} {what}/s wall",
+            self.failures,
+            self.wall.as_secs_f64(),
+            self.server_cpu.as_secs_f64(),
+            total as f64 / self.server_cpu.as_secs_f64().max(0.01),
+            total as f64 / self.wall.as_secs_f64()
+        );
+    }
+}
+
 /// POSTs every body to `url` with `content_type`, spread over `clients`
 /// threads; an answer other than 2xx counts as a failure (the first is
 /// printed).

@@ -635,65 +635,90 @@ mod tests {
         }
     }
 
+    /// Spend of `micro_usd` at `t` with no org, team or user.
+    fn spend(t: Timestamp, micro_usd: i64) -> Spend<'static> {
+        Spend {
+            t,
+            org: None,
+            team: None,
+            user: None,
+            micro_usd,
+        }
+    }
+
     #[test]
     fn period_bounds_at_month_week_and_day_ends() {
-        let b = |p: Period, t: &str| {
-            let (s, e) = p.bounds(ts(t));
-            (s, e)
-        };
-        // Leap February: the last millisecond is still February.
-        assert_eq!(
-            b(Period::Month, "2024-02-29T23:59:59.999Z"),
-            (ts("2024-02-01T00:00:00Z"), ts("2024-03-01T00:00:00Z"))
-        );
-        assert_eq!(
-            b(Period::Month, "2024-03-01T00:00:00Z"),
-            (ts("2024-03-01T00:00:00Z"), ts("2024-04-01T00:00:00Z"))
-        );
-        assert_eq!(
-            b(Period::Month, "2025-02-15T12:00:00Z"),
-            (ts("2025-02-01T00:00:00Z"), ts("2025-03-01T00:00:00Z"))
-        );
-        assert_eq!(
-            b(Period::Month, "2025-12-31T23:59:59.999Z"),
-            (ts("2025-12-01T00:00:00Z"), ts("2026-01-01T00:00:00Z"))
-        );
-        assert_eq!(
-            b(Period::Day, "2025-06-30T23:59:59.999Z"),
-            (ts("2025-06-30T00:00:00Z"), ts("2025-07-01T00:00:00Z"))
-        );
-        assert_eq!(
-            b(Period::Day, "2025-07-01T00:00:00Z"),
-            (ts("2025-07-01T00:00:00Z"), ts("2025-07-02T00:00:00Z"))
-        );
-        // 2025-11-23 is a Sunday; 2025-11-24 a Monday.
-        assert_eq!(
-            b(Period::Week, "2025-11-23T23:59:59.999Z"),
-            (ts("2025-11-17T00:00:00Z"), ts("2025-11-24T00:00:00Z"))
-        );
-        assert_eq!(
-            b(Period::Week, "2025-11-24T00:00:00Z"),
-            (ts("2025-11-24T00:00:00Z"), ts("2025-12-01T00:00:00Z"))
-        );
-        // Before 1970 too (negative timestamps).
-        assert_eq!(
-            b(Period::Day, "1969-12-31T12:00:00Z"),
-            (ts("1969-12-31T00:00:00Z"), ts("1970-01-01T00:00:00Z"))
-        );
+        for (period, at, start, end) in [
+            // Leap February: the last millisecond is still February.
+            (
+                Period::Month,
+                "2024-02-29T23:59:59.999Z",
+                "2024-02-01T00:00:00Z",
+                "2024-03-01T00:00:00Z",
+            ),
+            (
+                Period::Month,
+                "2024-03-01T00:00:00Z",
+                "2024-03-01T00:00:00Z",
+                "2024-04-01T00:00:00Z",
+            ),
+            (
+                Period::Month,
+                "2025-02-15T12:00:00Z",
+                "2025-02-01T00:00:00Z",
+                "2025-03-01T00:00:00Z",
+            ),
+            (
+                Period::Month,
+                "2025-12-31T23:59:59.999Z",
+                "2025-12-01T00:00:00Z",
+                "2026-01-01T00:00:00Z",
+            ),
+            (
+                Period::Day,
+                "2025-06-30T23:59:59.999Z",
+                "2025-06-30T00:00:00Z",
+                "2025-07-01T00:00:00Z",
+            ),
+            (
+                Period::Day,
+                "2025-07-01T00:00:00Z",
+                "2025-07-01T00:00:00Z",
+                "2025-07-02T00:00:00Z",
+            ),
+            // 2025-11-23 is a Sunday; 2025-11-24 a Monday.
+            (
+                Period::Week,
+                "2025-11-23T23:59:59.999Z",
+                "2025-11-17T00:00:00Z",
+                "2025-11-24T00:00:00Z",
+            ),
+            (
+                Period::Week,
+                "2025-11-24T00:00:00Z",
+                "2025-11-24T00:00:00Z",
+                "2025-12-01T00:00:00Z",
+            ),
+            // Before 1970 too (negative timestamps).
+            (
+                Period::Day,
+                "1969-12-31T12:00:00Z",
+                "1969-12-31T00:00:00Z",
+                "1970-01-01T00:00:00Z",
+            ),
+        ] {
+            assert_eq!(
+                period.bounds(ts(at)),
+                (ts(start), ts(end)),
+                "{period:?} at {at}"
+            );
+        }
     }
 
     #[test]
     fn spent_counts_exactly_the_period() {
         let mut b = Budgets::new(&[budget("m", Scope::Global, None, Period::Month, "100")]);
-        let add = |b: &mut Budgets, t: &str, micro| {
-            b.add(Spend {
-                t: ts(t),
-                org: None,
-                team: None,
-                user: None,
-                micro_usd: micro,
-            })
-        };
+        let add = |b: &mut Budgets, t: &str, micro| b.add(spend(ts(t), micro));
         add(&mut b, "2025-10-31T23:59:59.999Z", 1_000_000); // October
         add(&mut b, "2025-11-01T00:00:00Z", 250_001);
         add(&mut b, "2025-11-30T23:59:59.999Z", 3);
@@ -766,13 +791,7 @@ mod tests {
             ("2025-11-20T11:30:00Z", 3_000_000),
             ("2025-11-20T12:10:00Z", 3_000_000),
         ] {
-            b.add(Spend {
-                t: ts(t),
-                org: None,
-                team: None,
-                user: None,
-                micro_usd: micro,
-            });
+            b.add(spend(ts(t), micro));
         }
         // At 12:32:30 the window is [11:30, 12:32:30): 62.5 minutes, $6.
         let now = ts("2025-11-20T12:32:30Z");
@@ -827,54 +846,18 @@ mod tests {
         // hours (ignored), and $12 today.
         for d in 1..=5 {
             let day = now - d * DAY_MS;
-            b.add(Spend {
-                t: day - 30 * 60_000,
-                org: None,
-                team: None,
-                user: None,
-                micro_usd: 2_000_000,
-            });
-            b.add(Spend {
-                t: day - 3 * HOUR_MS,
-                org: None,
-                team: None,
-                user: None,
-                micro_usd: 1_000_000,
-            });
+            b.add(spend(day - 30 * 60_000, 2_000_000));
+            b.add(spend(day - 3 * HOUR_MS, 1_000_000));
         }
-        b.add(Spend {
-            t: now - 61 * 60_000,
-            org: None,
-            team: None,
-            user: None,
-            micro_usd: 12_000_000,
-        });
-        b.add(Spend {
-            t: now - 60_000,
-            org: None,
-            team: None,
-            user: None,
-            micro_usd: 50_000_000,
-        }); // open bucket
+        b.add(spend(now - 61 * 60_000, 12_000_000));
+        b.add(spend(now - 60_000, 50_000_000)); // open bucket
         let v = &b.evaluate(now)[0];
         // mean 2, sd 0 → floor max(0.2, 1.0 (1 % of $100)) = 1 → z = 10.
         assert!((v.anomaly_score - 10.0).abs() < 1e-9, "{}", v.anomaly_score);
         // Only 2 days of history (the earliest request 2 days ago): 0.
         let mut short = Budgets::new(&[budget("g", Scope::Global, None, Period::Month, "100")]);
-        short.add(Spend {
-            t: now - 2 * DAY_MS - 2 * HOUR_MS,
-            org: None,
-            team: None,
-            user: None,
-            micro_usd: 1,
-        });
-        short.add(Spend {
-            t: now - 61 * 60_000,
-            org: None,
-            team: None,
-            user: None,
-            micro_usd: 12_000_000,
-        });
+        short.add(spend(now - 2 * DAY_MS - 2 * HOUR_MS, 1));
+        short.add(spend(now - 61 * 60_000, 12_000_000));
         assert_eq!(short.evaluate(now)[0].anomaly_score, 0.0);
     }
 
@@ -882,20 +865,8 @@ mod tests {
     fn prune_keeps_what_the_period_and_history_need() {
         let mut b = Budgets::new(&[budget("m", Scope::Global, None, Period::Month, "100")]);
         let now = ts("2025-11-29T00:00:00Z");
-        b.add(Spend {
-            t: ts("2025-11-01T00:00:00Z"),
-            org: None,
-            team: None,
-            user: None,
-            micro_usd: 5,
-        });
-        b.add(Spend {
-            t: ts("2025-10-31T00:00:00Z"),
-            org: None,
-            team: None,
-            user: None,
-            micro_usd: 7,
-        });
+        b.add(spend(ts("2025-11-01T00:00:00Z"), 5));
+        b.add(spend(ts("2025-10-31T00:00:00Z"), 7));
         b.prune(now);
         assert_eq!(b.evaluate(now)[0].spent_micro_usd, 5);
         assert_eq!(b.tracks[0].days.len(), 1);

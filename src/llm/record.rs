@@ -46,6 +46,66 @@ pub struct UsageRecord {
     pub provider_counting: bool,
 }
 
+/// How a source names the token counts, for the subset checks' errors.
+pub struct TokenNames {
+    pub input: &'static str,
+    pub output: &'static str,
+    pub cache_read: &'static str,
+    pub cache_write: &'static str,
+    pub reasoning: &'static str,
+    /// Why cached tokens must fit in the input, in the source's terms.
+    pub cache_hint: &'static str,
+}
+
+/// The names of `POST /api/v1/usage`.
+const API_TOKEN_NAMES: TokenNames = TokenNames {
+    input: "input_tokens",
+    output: "output_tokens",
+    cache_read: "cache_read_tokens",
+    cache_write: "cache_write_tokens",
+    reasoning: "reasoning_tokens",
+    cache_hint: "in the OpenTelemetry convention cached tokens are part of input_tokens; for counts where input excludes the cache (Anthropic's usage object) send \"counting\": \"provider\"",
+};
+
+impl UsageRecord {
+    /// The OpenTelemetry convention every record is held in: cache reads and
+    /// writes are part of the input tokens, reasoning part of the output.
+    /// The error (field, reason) names the counts as the source does.
+    /// `check_cache` false skips the cache check (counts not yet normalised).
+    pub fn check_token_subsets(
+        &self,
+        names: &TokenNames,
+        check_cache: bool,
+    ) -> Result<(), (String, String)> {
+        let cached = self
+            .cache_read_tokens
+            .saturating_add(self.cache_write_tokens);
+        if check_cache && cached > self.input_tokens {
+            return Err((
+                names.cache_read.into(),
+                format!(
+                    "{} + {} ({cached}) exceed {} ({}): {}",
+                    names.cache_read,
+                    names.cache_write,
+                    names.input,
+                    self.input_tokens,
+                    names.cache_hint
+                ),
+            ));
+        }
+        if self.reasoning_tokens > self.output_tokens {
+            return Err((
+                names.reasoning.into(),
+                format!(
+                    "{} exceeds {} ({}): reasoning tokens are part of {}",
+                    self.reasoning_tokens, names.output, self.output_tokens, names.output
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A business event.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
@@ -359,27 +419,9 @@ impl UsageBuilder {
                 ),
             ));
         }
-        if !r.provider_counting
-            && r.cache_read_tokens.saturating_add(r.cache_write_tokens) > r.input_tokens
-        {
-            return Err((
-                "cache_read_tokens".into(),
-                format!(
-                    "cache_read_tokens + cache_write_tokens ({}) exceed input_tokens ({}): in the OpenTelemetry convention cached tokens are part of input_tokens; for counts where input excludes the cache (Anthropic's usage object) send \"counting\": \"provider\"",
-                    r.cache_read_tokens.saturating_add(r.cache_write_tokens),
-                    r.input_tokens
-                ),
-            ));
-        }
-        if r.reasoning_tokens > r.output_tokens {
-            return Err((
-                "reasoning_tokens".into(),
-                format!(
-                    "{} exceeds output_tokens ({}): reasoning tokens are part of output_tokens",
-                    r.reasoning_tokens, r.output_tokens
-                ),
-            ));
-        }
+        // Provider-convention counts are normalised later, with the pricing
+        // table's flag: only reasoning ⊆ output holds for them already.
+        r.check_token_subsets(&API_TOKEN_NAMES, !r.provider_counting)?;
         Ok(r)
     }
 }

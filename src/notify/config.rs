@@ -1386,45 +1386,42 @@ pub(crate) fn check_section(
     base_dir: Option<&Path>,
 ) -> Result<NotifyConfig, Vec<Finding>> {
     let delivery = section.delivery.clone();
+    let history = section.history.clone();
     let mut bad_delivery = Vec::new();
+    // A zero duration at `notify.<keys>` is refused, positioned at its key.
+    let mut refuse_zero = |value: PromDuration, keys: &[&str], message: String| {
+        if value.0.is_zero() {
+            bad_delivery.push(Finding {
+                pos: node
+                    .and_then(|n| keys.iter().try_fold(n, |n, key| n.get(key)))
+                    .map(|n| n.pos),
+                path: format!("notify.{}", keys.join(".")),
+                message,
+            });
+        }
+    };
     for (key, value) in [
         ("retention", delivery.retention),
         ("expiry", delivery.expiry),
         ("timeout", delivery.timeout),
     ] {
-        if value.0.is_zero() {
-            bad_delivery.push(Finding {
-                pos: node
-                    .and_then(|n| n.get("delivery"))
-                    .and_then(|n| n.get(key))
-                    .map(|n| n.pos),
-                path: format!("notify.delivery.{key}"),
-                message: format!("{key} must be greater than 0"),
-            });
-        }
+        refuse_zero(
+            value,
+            &["delivery", key],
+            format!("{key} must be greater than 0"),
+        );
     }
-    let history = section.history.clone();
-    let history_node = node.and_then(|n| n.get("history"));
-    if history.default_retention.0.is_zero() {
-        bad_delivery.push(Finding {
-            pos: history_node
-                .and_then(|n| n.get("default_retention"))
-                .map(|n| n.pos),
-            path: "notify.history.default_retention".into(),
-            message: "default_retention must be greater than 0".into(),
-        });
-    }
+    refuse_zero(
+        history.default_retention,
+        &["history", "default_retention"],
+        "default_retention must be greater than 0".into(),
+    );
     for (severity, d) in &history.retention {
-        if d.0.is_zero() {
-            bad_delivery.push(Finding {
-                pos: history_node
-                    .and_then(|n| n.get("retention"))
-                    .and_then(|n| n.get(severity))
-                    .map(|n| n.pos),
-                path: format!("notify.history.retention.{severity}"),
-                message: format!("the retention of severity {severity:?} must be greater than 0"),
-            });
-        }
+        refuse_zero(
+            *d,
+            &["history", "retention", severity],
+            format!("the retention of severity {severity:?} must be greater than 0"),
+        );
     }
     if !bad_delivery.is_empty() {
         return Err(bad_delivery);

@@ -68,11 +68,7 @@ impl Translated {
 pub fn translate(request: &ExportMetricsServiceRequest, now: Timestamp) -> Translated {
     let mut out = Translated::default();
     for rm in &request.resource_metrics {
-        let resource_attrs: &[KeyValue] = rm
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
+        let resource_attrs = super::resource_attributes(&rm.resource);
         let target = target_labels(resource_attrs);
         let first_sample = out.samples.len();
         for sm in &rm.scope_metrics {
@@ -140,22 +136,9 @@ fn translate_metric(m: &Metric, target: &[(String, String)], now: Timestamp, out
             }
         }
         metric::Data::Sum(s) => {
-            out.points += s.data_points.len();
-            if s.aggregation_temporality != TEMPORALITY_CUMULATIVE {
-                let what = if s.aggregation_temporality == 1 {
-                    "delta"
-                } else {
-                    "unspecified"
-                };
-                out.reject(s.data_points.len(), || {
-                    format!(
-                        "metric {:?}: {what} temporality is not supported (send cumulative)",
-                        m.name
-                    )
-                });
+            if refuse_non_cumulative(m, s.aggregation_temporality, s.data_points.len(), out) {
                 return;
             }
-            out.points -= s.data_points.len();
             let kind = if s.is_monotonic {
                 Kind::Counter
             } else {
@@ -167,21 +150,10 @@ fn translate_metric(m: &Metric, target: &[(String, String)], now: Timestamp, out
             }
         }
         metric::Data::Histogram(h) => {
-            out.points += h.data_points.len();
-            if h.aggregation_temporality != TEMPORALITY_CUMULATIVE {
-                let what = if h.aggregation_temporality == 1 {
-                    "delta"
-                } else {
-                    "unspecified"
-                };
-                out.reject(h.data_points.len(), || {
-                    format!(
-                        "metric {:?}: {what} temporality is not supported (send cumulative)",
-                        m.name
-                    )
-                });
+            if refuse_non_cumulative(m, h.aggregation_temporality, h.data_points.len(), out) {
                 return;
             }
+            out.points += h.data_points.len();
             let base = metric_name(&m.name, &m.unit, Kind::Histogram);
             for p in &h.data_points {
                 let buckets = p.bucket_counts.len();
@@ -261,6 +233,32 @@ fn translate_metric(m: &Metric, target: &[(String, String)], now: Timestamp, out
             }
         }
     }
+}
+
+/// Counts and refuses the `points` of a sum or histogram whose temporality
+/// is not cumulative (delta is not converted); `true` when refused.
+fn refuse_non_cumulative(
+    m: &Metric,
+    temporality: i32,
+    points: usize,
+    out: &mut Translated,
+) -> bool {
+    if temporality == TEMPORALITY_CUMULATIVE {
+        return false;
+    }
+    let what = if temporality == 1 {
+        "delta"
+    } else {
+        "unspecified"
+    };
+    out.points += points;
+    out.reject(points, || {
+        format!(
+            "metric {:?}: {what} temporality is not supported (send cumulative)",
+            m.name
+        )
+    });
+    true
 }
 
 fn number_point(

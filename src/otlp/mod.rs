@@ -174,17 +174,18 @@ pub fn content_encoding(headers: &HeaderMap) -> Option<&str> {
         .map(|v| v.to_str().unwrap_or("?"))
 }
 
-/// The body after its `Content-Encoding`, at most `limit` bytes once inflated.
-pub fn decompress(
+/// The body after its `Content-Encoding`, at most `limit` bytes once inflated
+/// (an uncompressed body is borrowed, not copied).
+pub fn decompress<'a>(
     content_encoding: Option<&str>,
-    body: &[u8],
+    body: &'a [u8],
     limit: usize,
-) -> Result<Vec<u8>, BodyError> {
+) -> Result<std::borrow::Cow<'a, [u8]>, BodyError> {
     let enc = content_encoding
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
     match enc.as_str() {
-        "" | "identity" => Ok(body.to_vec()),
+        "" | "identity" => Ok(std::borrow::Cow::Borrowed(body)),
         "gzip" | "x-gzip" => {
             let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
             let mut reader = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
@@ -194,7 +195,7 @@ pub fn decompress(
             if out.len() > limit {
                 return Err(BodyError::TooLarge(limit));
             }
-            Ok(out)
+            Ok(std::borrow::Cow::Owned(out))
         }
         other => Err(BodyError::UnsupportedEncoding(other.to_string())),
     }
@@ -303,6 +304,13 @@ fn success_response(
     }
 }
 
+/// A resource's attributes (none when the request carries no resource).
+pub(crate) fn resource_attributes(
+    resource: &Option<opentelemetry_proto::tonic::resource::v1::Resource>,
+) -> &[opentelemetry_proto::tonic::common::v1::KeyValue] {
+    resource.as_ref().map_or(&[], |r| r.attributes.as_slice())
+}
+
 /// Decodes a request body in the given encoding.
 pub fn decode<T: Message + Default + serde::de::DeserializeOwned>(
     body: &[u8],
@@ -371,7 +379,11 @@ enum Done {
     Unavailable(String),
 }
 
-fn read_body(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>, Done> {
+fn read_body<'a>(
+    headers: &HeaderMap,
+    body: &'a [u8],
+    limit: usize,
+) -> Result<std::borrow::Cow<'a, [u8]>, Done> {
     decompress(content_encoding(headers), body, limit).map_err(|e| match e {
         BodyError::UnsupportedEncoding(enc) => Done::Unsupported(format!(
             "unsupported Content-Encoding {enc:?} (gzip or none)"

@@ -87,53 +87,58 @@ fn find<'a>(
 
 #[test]
 fn names_follow_prometheus_translation() {
-    assert_eq!(
-        metric_name("http.server.request.duration", "s", Kind::Histogram),
-        "http_server_request_duration_seconds"
-    );
-    assert_eq!(
-        metric_name("system.network.io", "By", Kind::Counter),
-        "system_network_io_bytes_total"
-    );
-    assert_eq!(
-        metric_name("requests.total", "1", Kind::Counter),
-        "requests_total"
-    );
-    assert_eq!(
-        metric_name("cpu.utilization", "1", Kind::Gauge),
-        "cpu_utilization_ratio"
-    );
-    assert_eq!(
-        metric_name("gen_ai.client.token.usage", "{token}", Kind::Histogram),
-        "gen_ai_client_token_usage"
-    );
-    assert_eq!(
-        metric_name("gen_ai.client.operation.duration", "s", Kind::Histogram),
-        "gen_ai_client_operation_duration_seconds"
-    );
-    assert_eq!(
-        metric_name("queue.latency_seconds", "s", Kind::Gauge),
-        "queue_latency_seconds"
-    );
-    assert_eq!(
-        metric_name("throughput", "By/s", Kind::Gauge),
-        "throughput_bytes_per_second"
-    );
-    assert_eq!(
-        metric_name("2xx.count", "", Kind::Counter),
-        "_2xx_count_total"
-    );
-    assert_eq!(
-        metric_name("weird--name..x", "", Kind::Gauge),
-        "weird_name_x"
-    );
-    assert_eq!(
-        label_name("http.response.status_code"),
-        "http_response_status_code"
-    );
-    assert_eq!(label_name("2fa"), "key_2fa");
-    assert_eq!(label_name("_private"), "key_private");
-    assert_eq!(label_name("__reserved"), "__reserved");
+    for (name, unit, kind, want) in [
+        (
+            "http.server.request.duration",
+            "s",
+            Kind::Histogram,
+            "http_server_request_duration_seconds",
+        ),
+        (
+            "system.network.io",
+            "By",
+            Kind::Counter,
+            "system_network_io_bytes_total",
+        ),
+        ("requests.total", "1", Kind::Counter, "requests_total"),
+        ("cpu.utilization", "1", Kind::Gauge, "cpu_utilization_ratio"),
+        (
+            "gen_ai.client.token.usage",
+            "{token}",
+            Kind::Histogram,
+            "gen_ai_client_token_usage",
+        ),
+        (
+            "gen_ai.client.operation.duration",
+            "s",
+            Kind::Histogram,
+            "gen_ai_client_operation_duration_seconds",
+        ),
+        (
+            "queue.latency_seconds",
+            "s",
+            Kind::Gauge,
+            "queue_latency_seconds",
+        ),
+        (
+            "throughput",
+            "By/s",
+            Kind::Gauge,
+            "throughput_bytes_per_second",
+        ),
+        ("2xx.count", "", Kind::Counter, "_2xx_count_total"),
+        ("weird--name..x", "", Kind::Gauge, "weird_name_x"),
+    ] {
+        assert_eq!(metric_name(name, unit, kind), want, "{name} {unit}");
+    }
+    for (attribute, want) in [
+        ("http.response.status_code", "http_response_status_code"),
+        ("2fa", "key_2fa"),
+        ("_private", "key_private"),
+        ("__reserved", "__reserved"),
+    ] {
+        assert_eq!(label_name(attribute), want);
+    }
 }
 
 #[test]
@@ -499,7 +504,11 @@ fn content_types_and_gzip_limits() {
     let h = headers(&[(header::CONTENT_ENCODING, "gzip")]);
     assert_eq!(content_encoding(&h), Some("gzip"));
     let gz = Some("gzip");
-    assert_eq!(decompress(gz, &gzip(b"hello"), 5).unwrap(), b"hello");
+    assert_eq!(&*decompress(gz, &gzip(b"hello"), 5).unwrap(), b"hello");
+    assert!(matches!(
+        decompress(None, b"plain", 100),
+        Ok(std::borrow::Cow::Borrowed(b"plain"))
+    ));
     // A bomb: 10 MB of zeros compress to ~10 kB; inflation stops at the cap.
     let bomb = gzip(&vec![0u8; 10 << 20]);
     assert!(bomb.len() < 100_000);

@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 
-use crate::llm::record::{RecordError, UsageRecord, MAX_FUTURE_MS, MAX_STRING};
+use crate::llm::record::{RecordError, TokenNames, UsageRecord, MAX_FUTURE_MS, MAX_STRING};
 use crate::model::Timestamp;
 
 /// The usage records of one request.
@@ -28,11 +28,7 @@ pub struct SpanUsage {
 pub fn usage_records(request: &ExportTraceServiceRequest, now: Timestamp) -> SpanUsage {
     let mut out = SpanUsage::default();
     for rs in &request.resource_spans {
-        let resource: &[KeyValue] = rs
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
+        let resource = super::resource_attributes(&rs.resource);
         for ss in &rs.scope_spans {
             for span in &ss.spans {
                 let index = out.spans;
@@ -188,27 +184,19 @@ fn span_record(
         timestamp: end_time(span, now)?,
         provider_counting: false,
     };
-    if r.cache_read_tokens.saturating_add(r.cache_write_tokens) > r.input_tokens {
-        return Err((
-            "gen_ai.usage.cache_read.input_tokens".into(),
-            format!(
-                "cache read + cache creation tokens ({}) exceed gen_ai.usage.input_tokens ({}): in the GenAI conventions cached tokens are part of the input tokens",
-                r.cache_read_tokens.saturating_add(r.cache_write_tokens),
-                r.input_tokens
-            ),
-        ));
-    }
-    if r.reasoning_tokens > r.output_tokens {
-        return Err((
-            "gen_ai.usage.reasoning.output_tokens".into(),
-            format!(
-                "{} exceeds gen_ai.usage.output_tokens ({}): reasoning tokens are part of the output tokens",
-                r.reasoning_tokens, r.output_tokens
-            ),
-        ));
-    }
+    r.check_token_subsets(&SPAN_TOKEN_NAMES, true)?;
     Ok(Some(r))
 }
+
+/// The GenAI semantic conventions' names of the token counts.
+const SPAN_TOKEN_NAMES: TokenNames = TokenNames {
+    input: "gen_ai.usage.input_tokens",
+    output: "gen_ai.usage.output_tokens",
+    cache_read: "gen_ai.usage.cache_read.input_tokens",
+    cache_write: "gen_ai.usage.cache_creation.input_tokens",
+    reasoning: "gen_ai.usage.reasoning.output_tokens",
+    cache_hint: "in the GenAI conventions cached tokens are part of the input tokens",
+};
 
 fn duration(span: &Span) -> Option<f64> {
     (span.start_time_unix_nano > 0 && span.end_time_unix_nano >= span.start_time_unix_nano)

@@ -181,28 +181,23 @@ fn argument_of_type(query: &str, name: &str, got: &str) -> Option<usize> {
     let mut start = first;
     let mut depth = 0usize;
     let mut arguments = Vec::new();
-    let mut quote: Option<u8> = None;
-    let mut escaped = false;
+    let mut quotes = Quotes::new(query);
     for (i, &b) in query.as_bytes().iter().enumerate().skip(first) {
-        match quote {
-            Some(_) if escaped => escaped = false,
-            Some(q) if q != b'`' && b == b'\\' => escaped = true,
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None => match b {
-                b'"' | b'\'' | b'`' => quote = Some(b),
-                b'(' | b'[' | b'{' => depth += 1,
-                b')' | b']' | b'}' if depth == 0 => {
-                    arguments.push((start, i));
-                    break;
-                }
-                b')' | b']' | b'}' => depth -= 1,
-                b',' if depth == 0 => {
-                    arguments.push((start, i));
-                    start = i + 1;
-                }
-                _ => {}
-            },
+        if quotes.inside(i) {
+            continue;
+        }
+        match b {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' if depth == 0 => {
+                arguments.push((start, i));
+                break;
+            }
+            b')' | b']' | b'}' => depth -= 1,
+            b',' if depth == 0 => {
+                arguments.push((start, i));
+                start = i + 1;
+            }
+            _ => {}
         }
     }
     arguments

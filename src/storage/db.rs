@@ -221,32 +221,35 @@ pub fn load_series(
     Ok(out)
 }
 
-/// The newest persisted chunk of every series: ref, min_t, bytes.
-pub fn load_last_chunks(
-    conn: &Connection,
-    path: &Path,
-) -> Result<Vec<(SeriesRef, Timestamp, Vec<u8>)>, StorageError> {
-    chunk_rows(
-        conn,
-        path,
-        "SELECT c.series_ref, c.min_t, c.data FROM chunks c
-         JOIN (SELECT series_ref, MAX(min_t) AS m FROM chunks GROUP BY series_ref) l
-           ON c.series_ref = l.series_ref AND c.min_t = l.m",
-    )
+/// The newest persisted chunk of one series, and where its oldest begins.
+pub struct LastChunk {
+    pub series_ref: SeriesRef,
+    /// `min_t` of the series' oldest chunk: a lower bound of its samples.
+    pub first_min_t: Timestamp,
+    pub min_t: Timestamp,
+    pub data: Vec<u8>,
 }
 
-/// The oldest persisted sample time of every series with chunks: ref, min_t.
-pub fn load_first_times(
-    conn: &Connection,
-    path: &Path,
-) -> Result<Vec<(SeriesRef, Timestamp)>, StorageError> {
+/// The newest persisted chunk of every series, with the start of its oldest
+/// (both from one pass over the chunk keys).
+pub fn load_last_chunks(conn: &Connection, path: &Path) -> Result<Vec<LastChunk>, StorageError> {
     let err = sqlite_err(path);
     let mut stmt = conn
-        .prepare("SELECT series_ref, MIN(min_t) FROM chunks GROUP BY series_ref")
+        .prepare(
+            "SELECT c.series_ref, l.f, c.min_t, c.data FROM chunks c
+             JOIN (SELECT series_ref, MIN(min_t) AS f, MAX(min_t) AS m FROM chunks
+                   GROUP BY series_ref) l
+               ON c.series_ref = l.series_ref AND c.min_t = l.m",
+        )
         .map_err(&err)?;
     let rows = stmt
         .query_map([], |row| {
-            Ok((row.get::<_, i64>(0)? as SeriesRef, row.get::<_, i64>(1)?))
+            Ok(LastChunk {
+                series_ref: row.get::<_, i64>(0)? as SeriesRef,
+                first_min_t: row.get(1)?,
+                min_t: row.get(2)?,
+                data: row.get(3)?,
+            })
         })
         .map_err(&err)?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)

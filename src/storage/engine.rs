@@ -996,17 +996,14 @@ fn recover(
     if let Some(r) = db::meta_get(conn, db_path, db::META_NEXT_REF)? {
         head.next_ref = head.next_ref.max(r as SeriesRef);
     }
-    for (series_ref, first_t) in db::load_first_times(conn, db_path)? {
-        if let Some(series) = head.series.get_mut(&series_ref) {
-            series.first_t = Some(first_t);
-        }
-    }
     let mut last_persisted_min_t: HashMap<SeriesRef, Timestamp> = HashMap::new();
-    for (series_ref, min_t, data) in db::load_last_chunks(conn, db_path)? {
+    for last in db::load_last_chunks(conn, db_path)? {
+        let (series_ref, min_t, data) = (last.series_ref, last.min_t, last.data);
         last_persisted_min_t.insert(series_ref, min_t);
         let Some(series) = head.series.get_mut(&series_ref) else {
             continue;
         };
+        series.first_t = Some(last.first_min_t);
         match chunk::decode(&data) {
             Ok(samples) => {
                 if let Some(newest) = samples.last() {

@@ -583,30 +583,39 @@ fn now_ms() -> i64 {
 
 /// GET `path` with form parameters; the parsed JSON and the status.
 fn api_get(daemon: &TestDaemon, path: &str, params: &[(&str, String)]) -> (u16, Value) {
-    let response = client()
-        .get(daemon.url(path))
-        .query(params)
-        .send()
-        .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", daemon.log()));
-    let status = response.status().as_u16();
-    let text = response.text().unwrap_or_default();
-    let json = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {text}"));
-    (status, json)
+    answer(
+        daemon,
+        "GET",
+        path,
+        client().get(daemon.url(path)).query(params),
+    )
 }
 
 /// POST a form to `path`, as Grafana's Prometheus data source does for
 /// queries by default (HTTP method POST).
 fn api_post_form(daemon: &TestDaemon, path: &str, params: &[(&str, String)]) -> (u16, Value) {
-    let response = client()
-        .post(daemon.url(path))
-        .form(params)
+    answer(
+        daemon,
+        "POST",
+        path,
+        client().post(daemon.url(path)).form(params),
+    )
+}
+
+/// Sends `request` (`method` `path`): the status and the parsed JSON body.
+fn answer(
+    daemon: &TestDaemon,
+    method: &str,
+    path: &str,
+    request: reqwest::blocking::RequestBuilder,
+) -> (u16, Value) {
+    let response = request
         .send()
-        .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", daemon.log()));
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", daemon.log()));
     let status = response.status().as_u16();
     let text = response.text().unwrap_or_default();
     let json = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("POST {path}: not JSON ({e}): {text}"));
+        .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
     (status, json)
 }
 

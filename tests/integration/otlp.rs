@@ -280,18 +280,7 @@ fn separate_otlp_listener() {
     let daemon = TestDaemon::start(&config);
     let otlp = format!("http://127.0.0.1:{otlp_port}");
     let post = |path: &str, body: Vec<u8>, headers: &[(&str, &str)]| {
-        let mut request = client()
-            .post(format!("{otlp}{path}"))
-            .header("Content-Type", "application/json")
-            .body(body);
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let response = request
-            .send()
-            .unwrap_or_else(|e| panic!("POST {otlp}{path}: {e}\n{}", daemon.log()));
-        let status = response.status().as_u16();
-        (status, response.text().unwrap_or_default())
+        daemon.post_to(&format!("{otlp}{path}"), "application/json", body, headers)
     };
     let gauge = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
       {"name":"otlp.port.check","gauge":{"dataPoints":[{"asDouble":4318}]}}]}]}]}"#;

@@ -164,8 +164,19 @@ impl TestDaemon {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> (u16, String) {
+        self.post_to(&self.url(path), content_type, body, headers)
+    }
+
+    /// [`TestDaemon::post`] to a full URL (another listener of this daemon).
+    pub fn post_to(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
         let mut req = client()
-            .post(self.url(path))
+            .post(url)
             .header("Content-Type", content_type)
             .body(body);
         for (k, v) in headers {
@@ -173,7 +184,7 @@ impl TestDaemon {
         }
         let resp = req
             .send()
-            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.log()));
+            .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.log()));
         let status = resp.status().as_u16();
         (status, resp.text().unwrap_or_default())
     }

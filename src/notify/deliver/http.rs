@@ -50,14 +50,24 @@ impl FailReason {
 
 /// Cuts `s` to at most `limit` bytes on a character boundary, marking the cut.
 pub fn truncate_answer(s: &str, limit: usize) -> String {
-    if s.len() <= limit {
+    let cut = cut_at_char(s, limit);
+    if cut.len() == s.len() {
         return s.to_string();
+    }
+    format!("{cut}… ({} bytes)", s.len())
+}
+
+/// The longest prefix of `s` of at most `limit` bytes that ends on a
+/// character boundary.
+pub fn cut_at_char(s: &str, limit: usize) -> &str {
+    if s.len() <= limit {
+        return s;
     }
     let mut end = limit;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… ({} bytes)", &s[..end], s.len())
+    &s[..end]
 }
 
 /// An HTTP client with a receiver's settings.

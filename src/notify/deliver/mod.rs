@@ -816,14 +816,7 @@ impl Deliverer {
                 .filter(|id| !sched.held(*id))
                 .collect()
         };
-        let mut entries = Vec::with_capacity(fresh.len());
-        for id in fresh {
-            if let Some(entry) = self.store.entry(id)? {
-                if entry.state == EntryState::Pending {
-                    entries.push(entry);
-                }
-            }
-        }
+        let mut entries = self.store.pending_entries(&fresh)?;
         let mut sched = self.sched.lock();
         if sched.recording > 0 || sched.generation != generation {
             sched.rescan = true;

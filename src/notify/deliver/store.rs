@@ -13,7 +13,7 @@
 //!
 //! This file owns the SQL; the decisions (dedup, retry) are the caller's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -247,17 +247,6 @@ pub fn notification_severity<'a>(severities: impl Iterator<Item = &'a str>) -> S
         .min_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)))
         .unwrap_or("")
         .to_string()
-}
-
-fn truncate_answer(text: &str) -> &str {
-    if text.len() <= MAX_ANSWER {
-        return text;
-    }
-    let mut end = MAX_ANSWER;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 impl DeliveryStore {
@@ -503,6 +492,28 @@ impl DeliveryStore {
         ))
         .and_then(|mut s| s.query_row([id], read_entry).optional())
         .map_err(|e| e.to_string())
+    }
+
+    /// The entries among `ids` still pending, in the order of `ids`: one
+    /// read for a scan's worth of entries.
+    pub fn pending_entries(&self, ids: &[i64]) -> Res<Vec<OutboxEntry>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conn = self.reader.lock();
+        let marks = vec!["?"; ids.len()].join(",");
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM notify_outbox WHERE state = 'pending' AND id IN ({marks})"
+            ))
+            .map_err(|e| e.to_string())?;
+        let mut found: HashMap<i64, OutboxEntry> = stmt
+            .query_map(rusqlite::params_from_iter(ids), read_entry)
+            .map_err(|e| e.to_string())?
+            .map(|r| r.map(|e| (e.id, e)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
     /// Every entry, oldest first (tests and inspection).
@@ -897,7 +908,12 @@ impl Tx<'_> {
     ) -> rusqlite::Result<()> {
         self.exec(
             "INSERT INTO notify_attempts (outbox_id, at, outcome, answer) VALUES (?1, ?2, ?3, ?4)",
-            params![id, at, outcome, truncate_answer(answer)],
+            params![
+                id,
+                at,
+                outcome,
+                super::http::cut_at_char(answer, MAX_ANSWER)
+            ],
         )?;
         Ok(())
     }
@@ -1007,6 +1023,26 @@ mod tests {
     }
 
     const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn pending_entries_keep_the_order_asked_and_skip_finished_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DeliveryStore::open(dir.path()).unwrap();
+        let a = insert(&store, "a", "", 1_000);
+        let b = insert(&store, "b", "", 1_000);
+        let c = insert(&store, "c", "", 1_000);
+        store
+            .transaction(|tx| tx.finish(b, EntryState::Delivered, true, "", 2_000))
+            .unwrap();
+        let ids: Vec<i64> = store
+            .pending_entries(&[c, b, a, 999])
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, [c, a]);
+        assert!(store.pending_entries(&[]).unwrap().is_empty());
+    }
 
     #[test]
     fn history_keeps_attempts_and_filters() {
