@@ -35,7 +35,9 @@ use crate::storage::{Series, Storage};
 type Windows = HashMap<usize, (Timestamp, Timestamp)>;
 
 /// The series read for one selector node and the window they cover.
-type CachedSeries = ((Timestamp, Timestamp), Rc<Vec<Series>>);
+/// Series read for a selector: the window read, whether only each series'
+/// newest sample was read, and the series.
+type CachedSeries = ((Timestamp, Timestamp), bool, Rc<Vec<Series>>);
 
 /// Facts about one selector's series that a range function needs at every
 /// step, computed once per read instead of once per step and series.
@@ -334,29 +336,41 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The series a selector matches with samples in `[mint, maxt]` (or the
-    /// planned, wider window), read from the store once per query.
+    /// planned, wider window), read from the store once per query. With
+    /// `newest` (an instant-vector selector), when the plan reads this
+    /// selector at no other time, only each series' newest sample is read:
+    /// one chunk decoded per series instead of the whole lookback window.
     fn series_for(
         &mut self,
         vs: &VectorSelector,
         mint: i64,
         maxt: i64,
+        newest: bool,
     ) -> Result<Rc<Vec<Series>>, EvalError> {
         let key = vs as *const _ as usize;
-        if let Some((w, series)) = self.cache.get(&key) {
-            if w.0 <= mint && maxt <= w.1 {
+        if let Some((w, newest_only, series)) = self.cache.get(&key) {
+            let covered = if *newest_only {
+                *w == (mint, maxt) && newest
+            } else {
+                w.0 <= mint && maxt <= w.1
+            };
+            if covered {
                 return Ok(series.clone());
             }
         }
         let planned = self.windows.get(&key).copied().unwrap_or((mint, maxt));
         let window = (planned.0.min(mint), planned.1.max(maxt));
+        let newest = newest && window == (mint, maxt);
         let matchers = selector_matchers(vs)?;
-        let series = self
-            .storage
-            .querier(window.0, window.1)
-            .select(&matchers)
-            .map_err(|e| EvalError::Storage(e.to_string()))?;
+        let querier = self.storage.querier(window.0, window.1);
+        let series = if newest {
+            querier.select_newest(&matchers)
+        } else {
+            querier.select(&matchers)
+        }
+        .map_err(|e| EvalError::Storage(e.to_string()))?;
         let series = Rc::new(series);
-        self.cache.insert(key, (window, series.clone()));
+        self.cache.insert(key, (window, newest, series.clone()));
         Ok(series)
     }
 
@@ -410,7 +424,7 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Vec<InstantSample>, EvalError> {
         let reference = self.reference_time(&vs.at, &vs.offset, t);
         let mint = reference.saturating_sub(self.options.lookback_delta_ms);
-        let series = self.series_for(vs, mint, reference)?;
+        let series = self.series_for(vs, mint, reference, true)?;
         let mut out = Vec::new();
         for s in series.iter() {
             let end = s.samples.partition_point(|x| x.t <= reference);
@@ -440,7 +454,7 @@ impl<'a> Evaluator<'a> {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<(Rc<Vec<Series>>, Rc<SeriesMeta>), EvalError> {
-        let series = self.series_for(vs, start, end)?;
+        let series = self.series_for(vs, start, end, false)?;
         let key = vs as *const _ as usize;
         if let Some((read, meta)) = self.meta.get(&key) {
             if Rc::ptr_eq(read, &series) {
@@ -473,7 +487,7 @@ impl<'a> Evaluator<'a> {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<RangeSeries>, EvalError> {
-        let series = self.series_for(vs, start, end)?;
+        let series = self.series_for(vs, start, end, false)?;
         let mut out = Vec::new();
         let mut total = 0;
         for s in series.iter() {

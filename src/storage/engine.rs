@@ -82,6 +82,19 @@ enum WriterMsg {
     Shutdown,
 }
 
+/// Which samples [`Engine::select`] returns with each series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// None: only the label sets (unsorted).
+    Labels,
+    /// Every sample in range.
+    All,
+    /// Only the newest sample in range: what an instant-vector selector
+    /// evaluated at one time reads. Decodes one chunk per series instead of
+    /// every chunk in the lookback window.
+    Newest,
+}
+
 pub struct Engine {
     options: StorageOptions,
     db_path: PathBuf,
@@ -713,15 +726,17 @@ impl Engine {
     }
 
     /// Series matching `matchers` with ≥ 1 sample in `[mint, maxt]`, sorted by
-    /// labels; with `with_samples == false` the samples are left empty and
-    /// the series unsorted (the callers sort or collect into sets).
+    /// labels (except for [`Want::Labels`], whose callers sort or collect into
+    /// sets), with the samples `want` asks for.
     pub fn select(
         &self,
         mint: Timestamp,
         maxt: Timestamp,
         matchers: &[Matcher],
-        with_samples: bool,
+        want: Want,
     ) -> Result<Vec<Series>, StorageError> {
+        let with_samples = want != Want::Labels;
+        let newest_only = want == Want::Newest;
         struct Plan {
             series_ref: SeriesRef,
             labels: Labels,
@@ -788,7 +803,16 @@ impl Engine {
                     ));
                 }
                 // Persisted chunks not cached in memory are older than any that are.
-                let from_db = series.in_db && series.memory_min_t().is_none_or(|t| t > mint);
+                let mut from_db = series.in_db && series.memory_min_t().is_none_or(|t| t > mint);
+                if newest_only {
+                    // Chunks do not overlap in time: the newest sample up to
+                    // `maxt` is in the newest chunk that starts by `maxt`, and
+                    // if that sample is older than `mint` so is every other.
+                    if let Some(newest) = memory.iter().map(|(t, _)| *t).max() {
+                        memory.retain(|(t, _)| *t == newest);
+                        from_db = false;
+                    }
+                }
                 if memory.is_empty() && !from_db {
                     continue;
                 }
@@ -825,6 +849,12 @@ impl Engine {
                 chunks.insert(min_t, ChunkBytes::Copied(Arc::from(data)));
             }
             chunks.extend(plan.memory);
+            if newest_only {
+                // From SQLite: only the newest chunk can hold the answer.
+                while chunks.len() > 1 {
+                    chunks.pop_first();
+                }
+            }
             // At most every sample of every chunk: one allocation, no regrowth.
             let capacity = if with_samples {
                 chunks
@@ -862,6 +892,9 @@ impl Engine {
                         }
                     }
                 }
+            }
+            if newest_only && samples.len() > 1 {
+                samples.drain(..samples.len() - 1);
             }
             if !samples.is_empty() {
                 if !with_samples {
@@ -950,7 +983,7 @@ impl Engine {
             }
         }
         if undecided {
-            let series = self.select(mint, maxt, matchers, false)?;
+            let series = self.select(mint, maxt, matchers, Want::Labels)?;
             found.clear();
             for s in &series {
                 match name {

@@ -20,7 +20,7 @@ mod chunk;
 mod db;
 mod encoding;
 mod engine;
-pub use engine::WalReplay;
+pub use engine::{WalReplay, Want};
 mod head;
 mod index;
 mod metrics;
@@ -316,7 +316,14 @@ impl Querier {
     pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError> {
         self.storage
             .engine()
-            .select(self.mint, self.maxt, matchers, true)
+            .select(self.mint, self.maxt, matchers, Want::All)
+    }
+
+    /// As [`Querier::select`], with only each series' newest sample in range.
+    pub fn select_newest(&self, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError> {
+        self.storage
+            .engine()
+            .select(self.mint, self.maxt, matchers, Want::Newest)
     }
 
     /// Label sets of the series `select` would return, without their samples.
@@ -330,7 +337,7 @@ impl Querier {
         Ok(self
             .storage
             .engine()
-            .select(self.mint, self.maxt, matchers, false)?
+            .select(self.mint, self.maxt, matchers, Want::Labels)?
             .into_iter()
             .map(|s| s.labels)
             .collect())

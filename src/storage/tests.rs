@@ -438,6 +438,15 @@ fn check_queries(storage: &Storage, reference: &Reference, m: usize, mint: i64, 
         q.select(matchers).expect("select"),
         reference.select(mint, maxt, matchers)
     );
+    let newest: Vec<Series> = reference
+        .select(mint, maxt, matchers)
+        .into_iter()
+        .map(|mut s| {
+            s.samples.drain(..s.samples.len() - 1);
+            s
+        })
+        .collect();
+    assert_eq!(q.select_newest(matchers).expect("select_newest"), newest);
     let series: Vec<Labels> = reference
         .select(mint, maxt, matchers)
         .into_iter()
