@@ -29,7 +29,7 @@
 //! a series' newest (replay is idempotent). A torn or corrupt record ends its
 //! segment: the file is truncated there, counted and logged.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
@@ -844,22 +844,26 @@ impl Engine {
         let mut out = known;
         for plan in plans {
             // Keyed by min_t: a chunk both persisted and still in memory counts once.
-            let mut chunks: BTreeMap<Timestamp, ChunkBytes> = BTreeMap::new();
-            for (min_t, data) in db_chunks.remove(&plan.series_ref).unwrap_or_default() {
-                chunks.insert(min_t, ChunkBytes::Copied(Arc::from(data)));
+            let mut chunks = plan.memory;
+            if let Some(stored) = db_chunks.remove(&plan.series_ref) {
+                chunks.extend(
+                    stored
+                        .into_iter()
+                        .map(|(min_t, data)| (min_t, ChunkBytes::Copied(Arc::from(data)))),
+                );
             }
-            chunks.extend(plan.memory);
-            if newest_only {
+            // By start time; a chunk both persisted and still in memory counts once.
+            chunks.sort_by_key(|(min_t, _)| *min_t);
+            chunks.dedup_by_key(|(min_t, _)| *min_t);
+            if newest_only && chunks.len() > 1 {
                 // From SQLite: only the newest chunk can hold the answer.
-                while chunks.len() > 1 {
-                    chunks.pop_first();
-                }
+                chunks.drain(..chunks.len() - 1);
             }
             // At most every sample of every chunk: one allocation, no regrowth.
             let capacity = if with_samples {
                 chunks
-                    .values()
-                    .map(|c| chunk::sample_count(c.bytes()))
+                    .iter()
+                    .map(|(_, c)| chunk::sample_count(c.bytes()))
                     .sum()
             } else {
                 1
