@@ -26,6 +26,34 @@ use crate::model::{Sample, Timestamp};
 /// A chunk is cut when it holds this many samples (as in Prometheus).
 pub const MAX_SAMPLES_PER_CHUNK: usize = 120;
 
+/// After how many samples an encoder records a [`ResumePoint`]: half a full
+/// chunk, so a reader of a window in a chunk's second half decodes at most
+/// half of it.
+const RESUME_POINT_AT: u16 = (MAX_SAMPLES_PER_CHUNK / 2) as u16;
+
+/// The decoder's state after the first [`RESUME_POINT_AT`] samples of a chunk:
+/// a reader that needs only samples after [`ResumePoint::t`] starts here
+/// instead of decoding the chunk from its start (Gorilla chunks cannot
+/// otherwise be entered in the middle). 32 bytes, kept with in-memory chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumePoint {
+    t: Timestamp,
+    delta: i64,
+    v: u64,
+    /// Bits after the header that hold the samples before this point.
+    bit_pos: u32,
+    decoded: u16,
+    leading: u8,
+    trailing: u8,
+}
+
+impl ResumePoint {
+    /// Time of the last sample before the resume point.
+    pub fn t(&self) -> Timestamp {
+        self.t
+    }
+}
+
 /// A chunk is also cut when its samples span more than this many milliseconds.
 pub const MAX_CHUNK_SPAN_MS: i64 = 2 * 3600 * 1000;
 
@@ -180,6 +208,7 @@ pub struct ChunkEncoder {
     /// Leading/trailing zero window of the previous XOR; `leading == u8::MAX` = none yet.
     leading: u8,
     trailing: u8,
+    resume_point: Option<ResumePoint>,
 }
 
 impl Default for ChunkEncoder {
@@ -202,6 +231,7 @@ impl ChunkEncoder {
             last_v: 0,
             leading: u8::MAX,
             trailing: 0,
+            resume_point: None,
         }
     }
 
@@ -249,6 +279,11 @@ impl ChunkEncoder {
         self.bits.bytes.capacity()
     }
 
+    /// The decoder state half-way through the chunk, once it has that many samples.
+    pub fn resume_point(&self) -> Option<ResumePoint> {
+        self.resume_point
+    }
+
     /// Consumes the encoder, returning the chunk bytes with spare capacity freed.
     pub fn into_bytes(self) -> Box<[u8]> {
         self.bits.bytes.into_boxed_slice()
@@ -283,6 +318,23 @@ impl ChunkEncoder {
         self.last_v = v;
         self.count = self.count.wrapping_add(1);
         self.bits.bytes[..HEADER_LEN].copy_from_slice(&self.count.to_be_bytes());
+        if self.count == RESUME_POINT_AT {
+            let (leading, trailing) = match self.leading {
+                // No window written yet: what the decoder starts with.
+                u8::MAX => (0, 0),
+                leading => (leading, self.trailing),
+            };
+            let bits = (self.bits.bytes.len() - HEADER_LEN) * 8 - self.bits.free as usize;
+            self.resume_point = Some(ResumePoint {
+                t,
+                delta: self.last_delta,
+                v,
+                bit_pos: bits as u32,
+                decoded: self.count,
+                leading,
+                trailing,
+            });
+        }
     }
 
     fn write_dod(&mut self, dod: i64) {
@@ -353,6 +405,24 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Sample>, ChunkError> {
     Ok(out)
 }
 
+/// The resume point of a stored chunk (its encoder records the same one);
+/// `None` for a chunk with fewer samples or that does not decode.
+pub fn resume_point_of(bytes: &[u8]) -> Option<ResumePoint> {
+    let mut iter = ChunkIter::new(bytes).ok()?;
+    for _ in 0..RESUME_POINT_AT {
+        iter.next()?.ok()?;
+    }
+    Some(ResumePoint {
+        t: iter.t,
+        delta: iter.delta,
+        v: iter.v,
+        bit_pos: u32::try_from(iter.reader.pos).ok()?,
+        decoded: RESUME_POINT_AT,
+        leading: iter.leading,
+        trailing: iter.trailing,
+    })
+}
+
 /// Iterates over a chunk's samples; yields an error (once) on truncated bytes.
 pub struct ChunkIter<'a> {
     reader: BitReader<'a>,
@@ -385,6 +455,27 @@ impl<'a> ChunkIter<'a> {
             trailing: 0,
             failed: false,
         })
+    }
+
+    /// Iterates over the samples after `resume_point` (taken from this chunk's
+    /// encoder); from the start when the point does not fit the bytes.
+    pub fn resume(
+        bytes: &'a [u8],
+        resume_point: &ResumePoint,
+    ) -> Result<ChunkIter<'a>, ChunkError> {
+        let mut iter = ChunkIter::new(bytes)?;
+        let bit_pos = resume_point.bit_pos as usize;
+        if bit_pos > iter.reader.bytes.len() * 8 || resume_point.decoded as usize > iter.expected {
+            return Ok(iter);
+        }
+        iter.reader.pos = bit_pos;
+        iter.decoded = resume_point.decoded as usize;
+        iter.t = resume_point.t;
+        iter.delta = resume_point.delta;
+        iter.v = resume_point.v;
+        iter.leading = resume_point.leading;
+        iter.trailing = resume_point.trailing;
+        Ok(iter)
     }
 
     fn next_sample(&mut self) -> Result<Option<Sample>, ChunkError> {
@@ -586,6 +677,27 @@ mod tests {
     }
 
     #[test]
+    fn resuming_at_the_resume_point_yields_the_rest_of_the_chunk() {
+        let mut enc = ChunkEncoder::new();
+        let mut v = 1.0f64;
+        for i in 0..MAX_SAMPLES_PER_CHUNK as i64 {
+            assert_eq!(enc.resume_point().is_some(), i >= RESUME_POINT_AT as i64);
+            // Irregular times and values: every dod and XOR-window case.
+            v = if i % 7 == 0 { v } else { v * 1.37 + i as f64 };
+            enc.append(i * 15_000 + (i * i) % 11, v);
+        }
+        let all = decode(enc.bytes()).expect("decodes");
+        let resume_point = enc.resume_point().expect("recorded half-way");
+        assert_eq!(resume_point_of(enc.bytes()), Some(resume_point));
+        assert_eq!(resume_point.t(), all[RESUME_POINT_AT as usize - 1].t);
+        let rest: Vec<Sample> = ChunkIter::resume(enc.bytes(), &resume_point)
+            .expect("header")
+            .collect::<Result<_, _>>()
+            .expect("decodes");
+        assert_eq!(rest, all[RESUME_POINT_AT as usize..]);
+    }
+
+    #[test]
     fn truncated_and_empty_chunks_are_errors_not_panics() {
         assert_eq!(decode(&[]), Err(ChunkError::MissingHeader));
         let mut enc = ChunkEncoder::new();
@@ -605,6 +717,20 @@ mod tests {
             let samples: Vec<(i64, f64)> =
                 samples.into_iter().map(|(t, v)| (t, f64::from_bits(v))).collect();
             prop_assert_eq!(round_trip(&samples), bits(&samples));
+            // Resuming at the resume point yields exactly the samples after it.
+            let mut enc = ChunkEncoder::new();
+            for &(t, v) in &samples {
+                enc.append(t, v);
+            }
+            prop_assert_eq!(resume_point_of(enc.bytes()), enc.resume_point());
+            if let Some(resume_point) = enc.resume_point() {
+                let rest: Vec<(i64, u64)> = ChunkIter::resume(enc.bytes(), &resume_point)
+                    .expect("header")
+                    .map(|s| s.map(|s| (s.t, s.v.to_bits())))
+                    .collect::<Result<_, _>>()
+                    .expect("decodes");
+                prop_assert_eq!(rest, bits(&samples)[RESUME_POINT_AT as usize..].to_vec());
+            }
         }
 
         #[test]

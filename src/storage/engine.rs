@@ -41,7 +41,7 @@ use rusqlite::Connection;
 
 use crate::model::{now_millis, Labels, Matcher, Sample, Timestamp};
 
-use super::chunk::{self, ChunkEncoder, ChunkIter};
+use super::chunk::{self, ChunkEncoder, ChunkError, ChunkIter, ResumePoint};
 use super::db::{self, Checkpoint, PersistChunk, ReadPool};
 use super::encoding::encode_labels;
 use super::head::{AppendResult, Head, InRange, SealedChunk};
@@ -744,16 +744,29 @@ impl Engine {
             from_db: bool,
         }
         /// A chunk's bytes: sealed chunks are shared, not copied; the open
-        /// chunk (still growing under the lock) is copied.
+        /// chunk (still growing under the lock) is copied, with its
+        /// checkpoint; chunks from SQLite have none.
         enum ChunkBytes {
             Sealed(Arc<SealedChunk>),
-            Copied(Arc<[u8]>),
+            Copied(Arc<[u8]>, Option<ResumePoint>),
         }
         impl ChunkBytes {
             fn bytes(&self) -> &[u8] {
                 match self {
                     ChunkBytes::Sealed(c) => &c.data,
-                    ChunkBytes::Copied(b) => b,
+                    ChunkBytes::Copied(b, _) => b,
+                }
+            }
+            /// An iterator over the samples from `mint` on: from the
+            /// checkpoint when every sample before it is older than `mint`.
+            fn iter_from(&self, mint: Timestamp) -> Result<ChunkIter<'_>, ChunkError> {
+                let checkpoint = match self {
+                    ChunkBytes::Sealed(c) => c.resume_point,
+                    ChunkBytes::Copied(_, c) => *c,
+                };
+                match checkpoint.filter(|c| c.t() < mint) {
+                    Some(c) => ChunkIter::resume(self.bytes(), &c),
+                    None => ChunkIter::new(self.bytes()),
                 }
             }
         }
@@ -799,7 +812,10 @@ impl Engine {
                 {
                     memory.push((
                         series.open.min_t(),
-                        ChunkBytes::Copied(Arc::from(series.open.bytes())),
+                        ChunkBytes::Copied(
+                            Arc::from(series.open.bytes()),
+                            series.open.resume_point(),
+                        ),
                     ));
                 }
                 // Persisted chunks not cached in memory are older than any that are.
@@ -849,7 +865,7 @@ impl Engine {
                 chunks.extend(
                     stored
                         .into_iter()
-                        .map(|(min_t, data)| (min_t, ChunkBytes::Copied(Arc::from(data)))),
+                        .map(|(min_t, data)| (min_t, ChunkBytes::Copied(Arc::from(data), None))),
                 );
             }
             // By start time; a chunk both persisted and still in memory counts once.
@@ -870,7 +886,7 @@ impl Engine {
             };
             let mut samples = Vec::with_capacity(capacity);
             'chunks: for (min_t, data) in &chunks {
-                let iter = match ChunkIter::new(data.bytes()) {
+                let iter = match data.iter_from(mint) {
                     Ok(iter) => iter,
                     Err(e) => {
                         warn_corrupt_chunk(&plan.labels, *min_t, &e);
@@ -1049,6 +1065,7 @@ fn recover(
                     series.recent = vec![Arc::new(SealedChunk {
                         min_t,
                         max_t: newest.t,
+                        resume_point: chunk::resume_point_of(&data),
                         data: data.into_boxed_slice(),
                     })];
                 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::model::{Labels, Timestamp};
 
-use super::chunk::ChunkEncoder;
+use super::chunk::{ChunkEncoder, ResumePoint};
 use super::db::PersistChunk;
 use super::index::{Index, IntMap, SeriesRef};
 
@@ -32,6 +32,9 @@ pub struct SealedChunk {
     pub min_t: Timestamp,
     pub max_t: Timestamp,
     pub data: Box<[u8]>,
+    /// Where a reader can enter the chunk half-way (none for chunks read
+    /// back from SQLite).
+    pub resume_point: Option<ResumePoint>,
 }
 
 /// What happened to one sample offered to a series.
@@ -116,6 +119,7 @@ impl MemSeries {
             let chunk = Arc::new(SealedChunk {
                 min_t: full.min_t(),
                 max_t: full.max_t(),
+                resume_point: full.resume_point(),
                 data: full.into_bytes(),
             });
             self.sealed.push(chunk.clone());
