@@ -748,21 +748,44 @@ impl Engine {
         /// checkpoint; chunks from SQLite have none.
         enum ChunkBytes {
             Sealed(Arc<SealedChunk>),
-            Copied(Arc<[u8]>, Option<ResumePoint>),
+            /// With the time of its last sample when known (not for chunks
+            /// from SQLite, read by their start time only).
+            Copied(Arc<[u8]>, Option<ResumePoint>, Option<Timestamp>),
         }
         impl ChunkBytes {
             fn bytes(&self) -> &[u8] {
                 match self {
                     ChunkBytes::Sealed(c) => &c.data,
-                    ChunkBytes::Copied(b, _) => b,
+                    ChunkBytes::Copied(b, _, _) => b,
                 }
+            }
+            /// About how many of the chunk's samples lie in `[mint, maxt]`,
+            /// from where the window falls in the chunk's time span (every
+            /// sample when the span is unknown): the sample vector is sized
+            /// by this, not by whole chunks, so a short window makes a small
+            /// allocation.
+            fn estimate(&self, min_t: Timestamp, mint: Timestamp, maxt: Timestamp) -> usize {
+                let n = chunk::sample_count(self.bytes());
+                let max_t = match self {
+                    ChunkBytes::Sealed(c) => Some(c.max_t),
+                    ChunkBytes::Copied(_, _, max_t) => *max_t,
+                };
+                let Some(max_t) = max_t.filter(|&t| t > min_t) else {
+                    return n;
+                };
+                let (lo, hi) = (min_t.max(mint), max_t.min(maxt));
+                if hi < lo {
+                    return 0;
+                }
+                let share = (hi - lo) as f64 / (max_t - min_t) as f64;
+                ((share * n as f64).ceil() as usize + 1).min(n)
             }
             /// An iterator over the samples from `mint` on: from the
             /// checkpoint when every sample before it is older than `mint`.
             fn iter_from(&self, mint: Timestamp) -> Result<ChunkIter<'_>, ChunkError> {
                 let checkpoint = match self {
                     ChunkBytes::Sealed(c) => c.resume_point,
-                    ChunkBytes::Copied(_, c) => *c,
+                    ChunkBytes::Copied(_, c, _) => *c,
                 };
                 match checkpoint.filter(|c| c.t() < mint) {
                     Some(c) => ChunkIter::resume(self.bytes(), &c),
@@ -815,6 +838,7 @@ impl Engine {
                         ChunkBytes::Copied(
                             Arc::from(series.open.bytes()),
                             series.open.resume_point(),
+                            Some(series.open.max_t()),
                         ),
                     ));
                 }
@@ -863,9 +887,9 @@ impl Engine {
             let mut chunks = plan.memory;
             if let Some(stored) = db_chunks.remove(&plan.series_ref) {
                 chunks.extend(
-                    stored
-                        .into_iter()
-                        .map(|(min_t, data)| (min_t, ChunkBytes::Copied(Arc::from(data), None))),
+                    stored.into_iter().map(|(min_t, data)| {
+                        (min_t, ChunkBytes::Copied(Arc::from(data), None, None))
+                    }),
                 );
             }
             // By start time; a chunk both persisted and still in memory counts once.
@@ -875,11 +899,11 @@ impl Engine {
                 // From SQLite: only the newest chunk can hold the answer.
                 chunks.drain(..chunks.len() - 1);
             }
-            // At most every sample of every chunk: one allocation, no regrowth.
+            // About the samples in range: one small allocation, rarely regrown.
             let capacity = if with_samples {
                 chunks
                     .iter()
-                    .map(|(_, c)| chunk::sample_count(c.bytes()))
+                    .map(|(min_t, c)| c.estimate(*min_t, mint, maxt))
                     .sum()
             } else {
                 1
